@@ -1,0 +1,111 @@
+"""Command line: ``python -m imbacl run|sweep ...``. Errors exit with status 2 and one line."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from . import metrics, sweep
+from .config import preset, parse_value
+from .train import NonFiniteError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):              # one line, not argparse's usage block
+        raise _UsageError(message)
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _parser():
+    p = _Parser(prog="python -m imbacl",
+                description="Train Transformer-MLP encoders with InfoNCE on imbalanced sparse data.")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, help_ in (("run", "train N seeds of one config as one batch"),
+                        ("sweep", "train a grid of configs, batched by shape")):
+        s = sub.add_parser(name, help=help_)
+        s.add_argument("--preset", default="figure1", help="figure1 (default) or smoke")
+        s.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                       help="override a config field (repeatable)")
+        s.add_argument("--seeds", type=int, default=1, help="seeds per config (from config seed)")
+        s.add_argument("--json", action="store_true", help="print one JSON object")
+        s.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
+        if name == "sweep":
+            s.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2,...",
+                           help="a grid axis (repeatable); the sweep is their product")
+    return p
+
+
+def summary(history, r: int) -> dict:
+    """The per-run record the CLI prints: final state of run r of ``history``."""
+    c = history.configs[r]
+    P = history.P[r, -1]
+    tail = max(1, c.steps // 10)
+    pure = metrics.pure_counts(P, c.d)
+    return {
+        "seed": c.seed,
+        "loss_final": round(float(history.loss[r, -tail:].mean()), 6),
+        "cos2": np.round(metrics.cos2(P, c.d), 6).tolist(),
+        "majority": c.majority,
+        "minority": c.minority,
+        "feature_energy": round(float(metrics.feature_energy(P, c.d).mean()), 6),
+        "mean_set_size": round(float(metrics.set_sizes(P, c.d).mean()), 6),
+        "pure_per_feature": pure.tolist(),
+        "covered": (pure > 0).tolist(),
+    }
+
+
+def _row(rec, extra=""):
+    maj, mino = rec["majority"], rec["minority"]
+    pure = np.array(rec["pure_per_feature"])
+    mean = lambda idx: f"{pure[idx].mean():.1f}" if idx else "  -"
+    cov = np.array(rec["covered"])
+    return (f"{extra}{rec['seed']:>5} {rec['loss_final']:>8.3f} {rec['feature_energy']:>6.2f} "
+            f"{rec['mean_set_size']:>6.2f} {mean(maj):>8} {mean(mino):>8} "
+            f"{int(cov[maj].sum())}/{len(maj):<3} {int(cov[mino].sum())}/{len(mino)}")
+
+
+_HEADER = (" seed     loss    phi   |N_i|  pure/maj pure/min  maj    min\n"
+           "                                                   covered")
+
+
+def _base_config(args):
+    overrides = {}
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item!r} is invalid: write NAME=VALUE")
+        overrides[name.strip()] = parse_value(name.strip(), value.strip())
+    return preset(args.preset, **overrides)
+
+
+def main(argv=None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        if args.seeds < 1:
+            raise ValueError(f"--seeds={args.seeds} is invalid: must be >= 1")
+        base = _base_config(args)
+        axes = sweep.parse_grid(args.grid) if args.command == "sweep" else {}
+        points = sweep.grid(base, seeds=args.seeds, **axes)
+        result = sweep.run(points, progress=args.progress)
+    except (ValueError, _UsageError, NonFiniteError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    runs = []
+    for i, (overrides, _) in enumerate(points):
+        rec = summary(result[i], 0)
+        if args.command == "sweep":
+            rec["overrides"] = overrides
+        runs.append(rec)
+    if args.json:
+        print(json.dumps({"config": base.to_dict(), "runs": runs}))
+        return 0
+    print(_HEADER)
+    for rec in runs:
+        extra = " ".join(f"{k}={v}" for k, v in rec.get("overrides", {}).items())
+        print(_row(rec, extra + "  " if extra else ""))
+    return 0

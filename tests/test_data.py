@@ -1,0 +1,46 @@
+import math
+
+import numpy as np
+import torch
+
+from imbacl import Config, data
+
+
+def test_dictionary_is_orthogonal_and_seeded():
+    M = data.dictionary(20, data.generator(5, "dictionary"))
+    assert torch.allclose(M.T @ M, torch.eye(20), atol=1e-5)
+    assert torch.equal(M, data.dictionary(20, data.generator(5, "dictionary")))
+    assert not torch.equal(M, data.dictionary(20, data.generator(6, "dictionary")))
+
+
+def test_feature_frequencies_within_binomial_bound():
+    eps = torch.tensor([0.3, 0.1, 0.03, 0.01])
+    n = 200_000
+    z = data.sample_sparse(eps, (n,), data.generator(0, "data"))
+    assert set(torch.unique(z).tolist()) <= {-1.0, 0.0, 1.0}
+    freq = (z != 0).float().mean(0).numpy()
+    for e, f in zip(eps.numpy(), freq):
+        assert abs(f - e) < 4 * math.sqrt(e * (1 - e) / n), (e, f)      # 4 sigma
+    plus = (z > 0).float().sum(0) / (z != 0).float().sum(0)
+    assert np.all(np.abs(plus.numpy() - 0.5) < 0.02)                     # signs are fair
+
+
+def test_mask_is_fair_and_views_average_back():
+    g = data.generator(1, "data")
+    mask = data.random_mask((1000, 70), g)
+    assert set(torch.unique(mask).tolist()) == {0.0, 1.0}
+    assert abs(mask.mean().item() - 0.5) < 4 * math.sqrt(0.25 / mask.numel())
+    X = torch.randn(1000, 70, generator=g)
+    v1, v2 = data.views(X, mask)
+    assert torch.allclose((v1 + v2) / 2, X)
+    assert torch.all((v1 == 0) | (v2 == 0))                              # disjoint coordinates
+
+
+def test_stream_runs_are_independent_of_their_batch():
+    cs = [Config(d=4, d1=8, n_majority=2, seq_len=2, batch=4, seed=s) for s in (0, 1)]
+    M = torch.stack([data.dictionary(8, data.generator(c.seed, "dictionary")) for c in cs])
+    both = data.DataStream(cs, M)
+    alone = data.DataStream(cs[1:], M[1:])
+    for _ in range(data.CHUNK_STEPS + 3):
+        a, b = both.next(), alone.next()
+        assert torch.equal(a[0][1], b[0][0]) and torch.equal(a[1][1], b[1][0])
