@@ -48,7 +48,7 @@ def random_mask(shape: tuple, gen: torch.Generator, device="cpu") -> torch.Tenso
 
 
 def sample_sequences(M, eps, sigma, shape, gen):
-    """Sequences x = M z + xi of shape (*shape, d1) for one run; also returns z."""
+    """Sequences ``x = M z + xi`` of shape ``(*shape, d1)`` for one run; also returns z."""
     d1, d = M.shape[0], eps.shape[-1]
     z = sample_sparse(eps, shape, gen)
     xi = torch.randn(*shape, d1, generator=gen, device=M.device)
@@ -94,3 +94,16 @@ class DataStream:
         t = self._pos
         self._pos += 1
         return self._chunk[0][:, t], self._chunk[1][:, t]
+
+
+def sample_config(config, n_sequences: int, seed_offset: int = 0):
+    """Draw ``n_sequences`` sequences of one config, for looking at the data.
+
+    Returns dict(M (d1, d1), z (n, L, d), X (n, L, d1), view1, view2) as tensors.
+    """
+    M = dictionary(config.d1, generator(config.seed, "dictionary"))
+    gen = generator(config.seed + seed_offset, "data")
+    eps = torch.tensor(config.freqs)
+    X, z = sample_sequences(M, eps, config.sigma, (n_sequences, config.seq_len), gen)
+    v1, v2 = views(X, random_mask(tuple(X.shape), gen))
+    return {"M": M, "z": z, "X": X, "view1": v1, "view2": v2}

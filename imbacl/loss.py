@@ -46,3 +46,32 @@ def loss_and_grad(W, A1, A2, b, tau, lam):
     d1 = A1.shape[-1]
     grad = torch.bmm(gS.reshape(R, -1, gS.shape[-1]).transpose(1, 2), A1.reshape(R, -1, d1))
     return loss, grad + lam.reshape(-1, 1, 1) * W
+
+
+def gradient_check(seed: int = 0, R: int = 2, K: int = 6, L: int = 3, d1: int = 8, m: int = 5):
+    """Compare ``loss_and_grad`` (float64) with autograd of ``infonce`` and with central finite
+    differences on random inputs. Returns the largest relative errors found."""
+    from .model import bias, encode
+    g = torch.Generator().manual_seed(seed)
+    A1, A2 = (torch.randn(R, K, L, d1, generator=g, dtype=torch.float64) for _ in range(2))
+    W = torch.randn(R, m, d1, generator=g, dtype=torch.float64)
+    b = bias(W, 0.1, 4, 2.0)
+    tau = torch.linspace(0.5, 2.0, R, dtype=torch.float64)
+    lam = torch.linspace(0.01, 0.1, R, dtype=torch.float64)
+    loss, grad = loss_and_grad(W, A1, A2, b, tau, lam)
+
+    def full(Wx, f2):
+        return infonce(encode(A1, Wx, b), f2, tau) + 0.5 * lam * Wx.pow(2).sum((1, 2))
+
+    Wg = W.clone().requires_grad_(True)
+    ref = full(Wg, encode(A2, Wg, b))       # infonce detaches the second view itself
+    ref.sum().backward()
+    f2 = encode(A2, W, b)                   # StopGrad: finite differences hold it fixed
+    h, fd = 1e-6, torch.empty_like(W)
+    for idx in torch.cartesian_prod(*(torch.arange(n) for n in W.shape)).tolist():
+        E = torch.zeros_like(W)
+        E[tuple(idx)] = h
+        fd[tuple(idx)] = ((full(W + E, f2) - full(W - E, f2)) / (2 * h))[idx[0]]
+    rel = lambda a, b: float((a - b).abs().max() / b.abs().max())
+    return {"loss_vs_autograd": rel(loss, ref.detach()), "grad_vs_autograd": rel(grad, Wg.grad),
+            "grad_vs_finite_diff": rel(grad, fd)}

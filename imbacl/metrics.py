@@ -29,7 +29,7 @@ def feature_sets(P: np.ndarray, d: int, kappa: float = 0.5, min_energy: float = 
 
 
 def set_sizes(P, d, kappa=0.5, min_energy=0.5):
-    """|N_i| per neuron (..., m)."""
+    """``|N_i|`` per neuron, shape (..., m)."""
     return feature_sets(P, d, kappa, min_energy).sum(-1)
 
 
@@ -40,7 +40,7 @@ def purity(P: np.ndarray, d: int) -> np.ndarray:
 
 
 def dominant_feature(P: np.ndarray, d: int) -> np.ndarray:
-    """argmax_j |P_ij| over the features (..., m)."""
+    """``argmax_j |P_ij|`` over the features, shape (..., m)."""
     return np.abs(np.asarray(P)[..., :d]).argmax(-1)
 
 
@@ -61,12 +61,12 @@ def coverage(P, d, kappa=0.5, min_cos2=0.5):
 
 
 def lucky_neurons(P, d, min_cos2=0.5):
-    """Boolean (..., m, d): |<w_i, M_j>| >= sqrt(min_cos2) ||w_i|| (Theorem 3.2's Omega(1))."""
+    """Boolean (..., m, d): ``|<w_i, M_j>| >= sqrt(min_cos2) ||w_i||`` (Theorem 3.2's Omega(1))."""
     return cos2(P, d) >= min_cos2
 
 
 def growth(P_from: np.ndarray, P_to: np.ndarray) -> np.ndarray:
-    """|P_ij(to)| / |P_ij(from)| elementwise (Theorem 3.1's growth factor)."""
+    """``|P_ij(to)| / |P_ij(from)|`` elementwise (Theorem 3.1's growth factor)."""
     return np.abs(P_to) / np.maximum(np.abs(P_from), 1e-300)
 
 

@@ -24,8 +24,14 @@ def attention(X: torch.Tensor, mode: str = "identity") -> torch.Tensor:
     """
     if mode == "none":
         return X
-    scores = X @ X.transpose(-1, -2) / math.sqrt(X.shape[-1])
-    return torch.softmax(scores, dim=-1) @ X
+    return attention_weights(X) @ X
+
+
+def attention_weights(X: torch.Tensor) -> torch.Tensor:
+    """softmax_s(<x_r, x_s> / sqrt(d1)) for every query r (rows) and key s (columns).
+
+    [choice] the 1/sqrt(d1) scaling of standard attention; the paper does not state one."""
+    return torch.softmax(X @ X.transpose(-1, -2) / math.sqrt(X.shape[-1]), dim=-1)
 
 
 def bias(W: torch.Tensor, sigma, d: int, bias_scale) -> torch.Tensor:

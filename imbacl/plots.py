@@ -26,7 +26,7 @@ def figure1(P: np.ndarray, d: int, n_majority: int, n_neurons: int = 13, ax=None
 
 
 def trajectories(history, run: int = 0, neuron=None, ax=None):
-    """|<w_i, M_j>| against step on log axes for one run: majority features (blue), minority
+    """``|<w_i, M_j>|`` against step on log axes for one run: majority features (blue), minority
     (orange), and the largest non-feature direction (grey). ``neuron=None`` draws every
     neuron's projection on its final dominant feature."""
     c = history.configs[run]
@@ -86,3 +86,102 @@ def _axes(ax, size):
         return ax.figure, ax
     fig, ax = plt.subplots(figsize=size, layout="constrained")
     return fig, ax
+
+
+# -- the data model and the architecture (chapters 1 and 2) ------------------------------------
+def dictionary(M, d: int, ax=None):
+    """The dictionary M as an image: columns are atoms; the first d are features."""
+    fig, ax = _axes(ax, (6, 3.2))
+    M = np.asarray(M)
+    v = np.abs(M).max()
+    im = ax.imshow(M, cmap="RdBu_r", vmin=-v, vmax=v, aspect="auto")
+    ax.axvline(d - 0.5, color="k", lw=1.5)
+    ax.set_xlabel(r"direction $j$ (features $M_1..M_d$ | non-features $M_j^\perp$)")
+    ax.set_ylabel("coordinate")
+    ax.set_title(r"dictionary $M$ (orthonormal columns)")
+    fig.colorbar(im, ax=ax, fraction=0.04)
+    return fig
+
+
+def frequencies(nominal, empirical, n_majority: int, n_tokens: int, ax=None):
+    """Nominal eps_j against the empirical share of tokens with z_j != 0, with 95% binomial bars."""
+    fig, ax = _axes(ax, (6, 3.2))
+    nominal, empirical = np.asarray(nominal), np.asarray(empirical)
+    j = np.arange(1, len(nominal) + 1)
+    colors = [MAJ if i < n_majority else MIN for i in range(len(nominal))]
+    ax.bar(j, nominal, color=colors, alpha=0.35, label=r"nominal $\epsilon_j$")
+    err = 1.96 * np.sqrt(nominal * (1 - nominal) / n_tokens)
+    ax.errorbar(j, empirical, yerr=err, fmt="o", color="k", ms=4, label="empirical (95% bar)")
+    ax.set_xticks(j)
+    ax.set_xlabel(r"feature $j$ (blue: majority, orange: minority)")
+    ax.set_ylabel(r"$P(z_j \neq 0)$")
+    ax.legend()
+    return fig
+
+
+def energy(signal, noise, ax=None):
+    """Histograms of per-token signal energy ||Mz||^2 and noise energy ||xi||^2."""
+    fig, ax = _axes(ax, (6, 3.2))
+    bins = np.linspace(0, max(np.max(signal), np.max(noise)), 40)
+    ax.hist(signal, bins=bins, alpha=0.6, label=r"signal $\|Mz\|^2$")
+    ax.hist(noise, bins=bins, alpha=0.6, label=r"noise $\|\xi\|^2$", color=NOISE)
+    ax.set_xlabel("energy per token")
+    ax.set_ylabel("tokens")
+    ax.legend()
+    return fig
+
+
+def sequence_views(X, view1, view2, M, d: int):
+    """One sequence and its two views, in the dictionary's basis (rows: tokens)."""
+    fig, axes = plt.subplots(1, 3, figsize=(10, 2.6), sharey=True, layout="constrained")
+    M = np.asarray(M)
+    v = max(np.abs(np.asarray(a) @ M).max() for a in (X, view1, view2))
+    for ax, a, t in zip(axes, (X, view1, view2), ("$X$", r"$X^{+} = 2DX$", r"$X^{++} = 2(I-D)X$")):
+        im = ax.imshow(np.asarray(a) @ M, cmap="RdBu_r", vmin=-v, vmax=v, aspect="auto")
+        ax.axvline(d - 0.5, color="k", lw=1)
+        ax.set_title(t + r" in coordinates $\langle x, M_j\rangle$")
+        ax.set_xlabel("direction $j$")
+    axes[0].set_ylabel("token $r$")
+    fig.colorbar(im, ax=axes, fraction=0.03)
+    return fig
+
+
+def brelu(b: float = 1.0, ax=None):
+    """The bilateral ReLU and its derivative for one bias b."""
+    import torch
+    from .model import brelu as f
+    fig, ax = _axes(ax, (5, 3))
+    s = torch.linspace(-3 * b, 3 * b, 601)
+    ax.plot(s, f(s, torch.tensor(b)), label=r"BReLU$_b(s)$")
+    ax.plot(s, (s.abs() > b).float(), ls="--", label=r"derivative $1[|s|>b]$")
+    ax.axvspan(-b, b, color=NOISE, alpha=0.2, label="dead zone $[-b, b]$")
+    ax.set_xlabel("$s$")
+    ax.legend()
+    return fig
+
+
+def attention_map(weights, ax=None):
+    """The attention weights softmax(<x_r, x_s>/sqrt(d1)) of one sequence."""
+    fig, ax = _axes(ax, (3.6, 3))
+    im = ax.imshow(np.asarray(weights), cmap="Greys", vmin=0, vmax=1)
+    for (r, s), w in np.ndenumerate(np.asarray(weights)):
+        ax.text(s, r, f"{w:.2f}", ha="center", va="center", color="tab:red", fontsize=8)
+    ax.set_xlabel("key token $s$")
+    ax.set_ylabel("query token $r$")
+    fig.colorbar(im, ax=ax, fraction=0.05)
+    return fig
+
+
+def response_histograms(noise_resp, feature_resp, b, ax=None):
+    """A neuron's pre-activations on noise-only and on feature-carrying tokens, and +-b."""
+    fig, ax = _axes(ax, (6, 3.2))
+    lim = np.abs(np.concatenate([noise_resp, feature_resp])).max()
+    bins = np.linspace(-lim, lim, 60)
+    ax.hist(noise_resp, bins=bins, alpha=0.6, color=NOISE, density=True, label="tokens without $M_j$")
+    ax.hist(feature_resp, bins=bins, alpha=0.6, color=MAJ, density=True, label="tokens with $M_j$")
+    for x in (-b, b):
+        ax.axvline(x, color="k", ls="--")
+    ax.set_xlabel(r"$\langle w_i, \mathrm{Attention}(x_r)\rangle$ (dashed: $\pm b_i$)")
+    ax.set_ylabel("density")
+    ax.legend()
+    return fig

@@ -13,7 +13,7 @@ def _loglog(d):
 
 
 def stage1_factor(eps, lr, lam, d, C_z=1.0):
-    """Per-step growth factor of |<w_i, M_j>| in Stage 1: 1 - eta lam + eta eps_j C_z loglog d / d."""
+    """Per-step growth factor of ``|<w_i, M_j>|`` in Stage 1: ``1 - eta lam + eta eps_j C_z loglog d / d``."""
     return 1 - lr * lam + lr * np.asarray(eps) * C_z * _loglog(d) / d
 
 
@@ -53,12 +53,12 @@ def T4(d, lr):
 
 
 def ni_exponent(rho, gamma_c0=0.0):
-    """Exponent of |N_i| = O(d^(1 - rho^2 (1 - gamma c0)))."""
+    """Exponent of ``|N_i| = O(d^(1 - rho^2 (1 - gamma c0)))``."""
     return 1 - np.asarray(rho) ** 2 * (1 - gamma_c0)
 
 
 def ni_bound(d, rho, gamma_c0=0.0, C=1.0):
-    """|N_i| <= C d^(1 - rho^2 (1 - gamma c0))."""
+    """``|N_i| <= C d^(1 - rho^2 (1 - gamma c0))``."""
     return C * d ** ni_exponent(rho, gamma_c0)
 
 
