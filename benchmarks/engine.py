@@ -1,12 +1,20 @@
-"""Throughput of the batched engine against a plain one-run-at-a-time autograd loop.
+"""Throughput, distance to the machine's limit, and memory of the batched engine.
 
-    python benchmarks/engine.py [--steps 200] [--threads 2]
+    python benchmarks/engine.py [--steps 200] [--threads 2] [--runs 1,8,64,256] [--device cpu]
 
-Prints steps x runs per second for the figure1 preset at R = 1, 8, 64 runs (engine) and for a
-straightforward PyTorch loop (one run, autograd, fresh data every step), plus the ratio.
+One table, all rows measured in this one run of the script:
+- steps x runs per second of imbacl.train at R runs of the figure1 preset, next to a plain
+  one-run-at-a-time PyTorch autograd loop of the same model (the code one would write first);
+- GFLOP/s of the engine, FLOPs counted from the shapes (forward + backward, data and attention
+  included), as a fraction of this machine's dense float32 matmul rate measured here too;
+- peak resident memory per run, measured in a fresh subprocess per R.
 """
 import argparse
+import json
 import math
+import resource
+import subprocess
+import sys
 import time
 
 import torch
@@ -16,7 +24,7 @@ from imbacl import preset
 
 
 def plain_loop(cfg, steps):
-    """The code a researcher would write first: one run, autograd, torch.optim-free SGD."""
+    """The code a researcher would write first: one run, autograd, plain SGD."""
     g = torch.Generator().manual_seed(cfg.seed)
     M = torch.linalg.qr(torch.randn(cfg.d1, cfg.d1, generator=g))[0]
     W = (cfg.init_std * torch.randn(cfg.m, cfg.d1, generator=g)).requires_grad_(True)
@@ -42,28 +50,76 @@ def plain_loop(cfg, steps):
     return W
 
 
-def rate(fn, runs, steps):
-    fn()                                   # warm-up
+def flops_per_run_step(c):
+    """Multiply-adds x 2 of one training step of one run, from the shapes."""
+    K, L, d, d1, m = c.batch, c.seq_len, c.d, c.d1, c.m
+    data = 2 * K * L * d * d1                          # z @ M^T
+    attention = 2 * (2 * K * L * L * d1) * 2           # scores and weighted sum, two views
+    forward = 2 * (2 * K * L * d1 * m) + 2 * K * K * m  # pre-activations of two views, logits
+    backward = 2 * K * K * m + 2 * K * L * m * d1      # d loss / d f1, then d loss / d W
+    return data + attention + forward + backward
+
+
+def matmul_rate(threads, n=1024, reps=20):
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n ** 3 * reps / (time.perf_counter() - t)
+
+
+def timed(fn):
+    fn()                                               # warm-up (allocations, thread pool)
     t = time.perf_counter()
     fn()
-    return runs * steps / (time.perf_counter() - t)
+    return time.perf_counter() - t
+
+
+def peak_rss_mb(R, steps, threads, snapshots):
+    """Peak resident memory of a fresh process training R runs (and of one doing nothing)."""
+    code = (f"import imbacl, resource; cfg = imbacl.preset('figure1', steps={steps});"
+            f"R = {R}; h = imbacl.train([cfg.replace(seed=s) for s in range(R)], "
+            f"n_snapshots={snapshots}, threads={threads}) if R else None;"
+            f"print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--runs", default="1,8,64")
+    ap.add_argument("--runs", default="1,8,64,256")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--json", help="also write the rows to this JSON file")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cfg = preset("figure1", steps=args.steps)
-    plain = rate(lambda: plain_loop(cfg, args.steps), 1, args.steps)
-    print(f"figure1 preset, {args.steps} steps, {args.threads} threads, torch {torch.__version__}")
-    print(f"{'R':>5} {'engine steps*runs/s':>20} {'plain loop steps/s':>19} {'ratio':>7}")
+    plain = args.steps / timed(lambda: plain_loop(cfg, args.steps))
+    peak = matmul_rate(args.threads)
+    flops = flops_per_run_step(cfg)
+    base_mb = peak_rss_mb(0, args.steps, args.threads, 200) if args.device == "cpu" else float("nan")
+    print(f"figure1 preset ({cfg.m} neurons, d={cfg.d}, d1={cfg.d1}, K={cfg.batch}, L={cfg.seq_len}), "
+          f"{args.steps} steps, {args.threads} threads, torch {torch.__version__}, device {args.device}")
+    print(f"plain autograd loop: {plain:.0f} steps/s;  dense fp32 matmul: {peak / 1e9:.1f} GFLOP/s;  "
+          f"{flops / 1e6:.2f} MFLOP per run-step")
+    print(f"{'R':>5} {'engine run-steps/s':>19} {'x plain':>8} {'GFLOP/s':>8} {'% of matmul':>12} "
+          f"{'peak MB/run':>12}")
+    rows = []
     for R in (int(r) for r in args.runs.split(",")):
         cfgs = [cfg.replace(seed=s) for s in range(R)]
-        eng = rate(lambda: imbacl.train(cfgs, n_snapshots=20, threads=args.threads), R, args.steps)
-        print(f"{R:>5} {eng:>20.0f} {plain:>19.0f} {eng / plain:>7.1f}")
+        dt = timed(lambda: imbacl.train(cfgs, n_snapshots=200, threads=args.threads, device=args.device))
+        rate = R * args.steps / dt
+        mem = ((peak_rss_mb(R, args.steps, args.threads, 200) - base_mb) / R
+               if args.device == "cpu" else float("nan"))
+        row = dict(R=R, rate=rate, ratio=rate / plain, gflops=rate * flops / 1e9,
+                   fraction=rate * flops / peak, mb_per_run=mem)
+        rows.append(row)
+        print(f"{R:>5} {rate:>19.0f} {row['ratio']:>8.1f} {row['gflops']:>8.2f} "
+              f"{100 * row['fraction']:>11.1f}% {mem:>12.2f}")
+    if args.json:
+        json.dump(dict(plain=plain, matmul=peak, flops=flops, rows=rows), open(args.json, "w"), indent=1)
 
 
 if __name__ == "__main__":

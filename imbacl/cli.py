@@ -37,6 +37,9 @@ def _parser():
         if name == "sweep":
             s.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2,...",
                            help="a grid axis (repeatable); the sweep is their product")
+            s.add_argument("--save", metavar="PATH", default=None,
+                           help="also save every run's final projections to PATH (.npz; "
+                                "imbacl.sweep.load_final reads it)")
     return p
 
 
@@ -91,8 +94,12 @@ def main(argv=None) -> int:
         base = _base_config(args)
         axes = sweep.parse_grid(args.grid) if args.command == "sweep" else {}
         points = sweep.grid(base, seeds=args.seeds, **axes)
-        result = sweep.run(points, progress=args.progress)
-    except (ValueError, _UsageError, NonFiniteError) as e:
+        save = getattr(args, "save", None)
+        # With --save, record only steps 0, 1 and the last (the file keeps the last one).
+        result = sweep.run(points, progress=args.progress, **({"n_snapshots": 2} if save else {}))
+        if save:
+            sweep.save_final(result, save, points)
+    except (ValueError, _UsageError, NonFiniteError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     runs = []

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, fields
 
 ATTENTION_MODES = ("identity", "none")
+REWEIGHT_MODES = ("none", "known", "focal")
 
 # Fields that set tensor shapes: runs can share one batch only if these agree.
 SHAPE_FIELDS = ("d", "d1", "seq_len", "m", "batch", "steps", "attention")
@@ -35,6 +36,11 @@ class Config:
     bias_scale: float = 0.5    # c_b in b_i = c_b * sigma * sqrt(log d) * ||w_i||
     attention: str = "identity"
     seed: int = 0
+    # remedies (chapter 9); the defaults are the paper's plain training
+    prune_frac: float = 0.0    # alpha: share of smallest-norm neurons silenced in the forward pass
+    reweight: str = "none"     # per-pair InfoNCE weights: none, known (eps_max/eps_j), focal
+    reweight_gamma: float = 2.0  # focal exponent: weight (1 - p_kk)^gamma
+    resample: float = 1.0      # oversampling factor of sequences holding a minority feature
 
     def __post_init__(self):
         _validate(self)
@@ -63,7 +69,9 @@ class Config:
 
     @property
     def shape_key(self) -> tuple:
-        return tuple(getattr(self, f) for f in SHAPE_FIELDS)
+        """Runs can share one batch only if this agrees: the tensor shapes, and which remedy
+        code paths are on (so a run takes the same arithmetic alone or in any batch)."""
+        return tuple(getattr(self, f) for f in SHAPE_FIELDS) + (self.prune_frac > 0, self.reweight)
 
     def replace(self, **overrides) -> "Config":
         """A copy with some fields changed; the copy is validated again."""
@@ -81,7 +89,7 @@ class Config:
 FIELD_NAMES = tuple(f.name for f in fields(Config))
 
 _INT_FIELDS = {"d", "d1", "seq_len", "m", "n_majority", "batch", "steps", "seed"}
-_STR_FIELDS = {"attention"}
+_STR_FIELDS = {"attention", "reweight"}
 
 
 def _fail(name, value, allowed):
@@ -140,6 +148,11 @@ def _validate(c: Config):
     _check_real("bias_scale", c.bias_scale, 0, None, lo_open=False)
     if c.attention not in ATTENTION_MODES:
         _fail("attention", c.attention, f"must be one of {', '.join(ATTENTION_MODES)}")
+    _check_real("prune_frac", c.prune_frac, 0, 1, lo_open=False, hi_open=True)
+    if c.reweight not in REWEIGHT_MODES:
+        _fail("reweight", c.reweight, f"must be one of {', '.join(REWEIGHT_MODES)}")
+    _check_real("reweight_gamma", c.reweight_gamma, 0, None, lo_open=False)
+    _check_real("resample", c.resample, 1, None, lo_open=False)
 
 
 # -- presets --------------------------------------------------------------------------------

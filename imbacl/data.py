@@ -9,6 +9,8 @@ numbers whether it is trained alone or in a batch with others.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -64,7 +66,9 @@ class DataStream:
     """Positive pairs for R runs, one step at a time, each run from its own generator.
 
     ``next()`` returns the two views, each of shape (R, K, L, d1), after ``transform`` (the
-    fixed attention layer, applied to a whole chunk at once because it has no parameters).
+    fixed attention layer, applied to a whole chunk at once because it has no parameters), and
+    the per-pair weights eps_max / eps_j of the rarest feature present (R, K) for runs with
+    ``reweight="known"`` (None when no run uses them).
     """
 
     def __init__(self, configs, dictionaries: torch.Tensor, transform=None, device="cpu"):
@@ -72,28 +76,75 @@ class DataStream:
         self.K, self.L, self.d1 = c0.batch, c0.seq_len, c0.d1
         self.M = dictionaries
         self.eps = torch.tensor([c.freqs for c in configs], device=device)
-        self.sigma = [c.sigma for c in configs]
+        self.sigma = torch.tensor([c.sigma for c in configs], device=device)
         self.gens = [generator(c.seed, "data", device) for c in configs]
+        self.resample = [c.resample for c in configs]
+        self.minority = [c.minority for c in configs]
+        self.known = torch.tensor([c.reweight == "known" for c in configs], device=device)
         self.device = device
         self.transform = transform or (lambda X: X)
         self._chunk, self._pos = None, CHUNK_STEPS
 
     def _draw_chunk(self):
-        shape = (CHUNK_STEPS, self.K, self.L)
-        v1, v2 = [], []
+        # Each run draws from its own generator, in the same order as sample_sequences and
+        # random_mask would (uniforms for z, normals for xi, mask words); the arithmetic that
+        # follows is one vectorised program over all runs.
+        R, shape = len(self.gens), (CHUNK_STEPS, self.K, self.L)
+        d, n_words = self.eps.shape[-1], (self.d1 + 31) // 32
+        u = torch.empty(R, *shape, d, device=self.device)
+        xi = torch.empty(R, *shape, self.d1, device=self.device)
+        words = torch.empty(R, *shape, n_words, dtype=torch.int64, device=self.device)
         for r, gen in enumerate(self.gens):
-            X, _ = sample_sequences(self.M[r], self.eps[r], self.sigma[r], shape, gen)
-            a, b = views(X, random_mask((*shape, self.d1), gen, self.device))
-            v1.append(a)
-            v2.append(b)
-        return self.transform(torch.stack(v1)), self.transform(torch.stack(v2))
+            if self.resample[r] != 1:
+                u[r], xi[r], words[r] = self._resampled(r, gen, shape, n_words)
+                continue
+            torch.rand(*shape, d, generator=gen, out=u[r])
+            torch.randn(*shape, self.d1, generator=gen, out=xi[r])
+            torch.randint(0, 2 ** 32, (*shape, n_words), generator=gen, out=words[r])
+        eps = self.eps.reshape(R, 1, 1, 1, d)
+        weights = self._known_weights(u < eps) if bool(self.known.any()) else None
+        z = (u < eps / 2).float() - ((u >= eps / 2) & (u < eps)).float()
+        X = (z.reshape(R, -1, d) @ self.M[:, :, :d].transpose(1, 2)).reshape(xi.shape)
+        X = X + self.sigma.reshape(R, 1, 1, 1, 1) * xi
+        bits = (words.unsqueeze(-1) >> torch.arange(32, device=self.device)) & 1
+        keep = bits.flatten(-2)[..., :self.d1].bool()
+        X2 = 2 * X
+        return (self.transform(torch.where(keep, X2, 0.0)),
+                self.transform(torch.where(keep, 0.0, X2)), weights)
+
+    def _resampled(self, r, gen, shape, n_words):
+        """Re-sampling: sequences holding a minority feature are always kept, the others with
+        probability 1 / resample, from a pool large enough that the batch almost surely fills
+        (if it does not, rejected sequences fill it in order)."""
+        n, L, d = shape[0] * shape[1], shape[2], self.eps.shape[-1]
+        pool = 2 * math.ceil(self.resample[r]) * n
+        u = torch.rand(pool, L, d, generator=gen, device=self.device)
+        xi = torch.randn(pool, L, self.d1, generator=gen, device=self.device)
+        words = torch.randint(0, 2 ** 32, (pool, L, n_words), generator=gen,
+                              device=self.device, dtype=torch.int64)
+        accept = torch.rand(pool, generator=gen, device=self.device) < 1 / self.resample[r]
+        mino = self.minority[r]
+        has = (u[:, :, mino] < self.eps[r, mino]).flatten(1).any(-1)   # z_j != 0 iff u < eps_j
+        keep = has | accept
+        idx = torch.cat([keep.nonzero()[:, 0], (~keep).nonzero()[:, 0]])[:n]
+        return (u[idx].reshape(*shape, d), xi[idx].reshape(*shape, self.d1),
+                words[idx].reshape(*shape, n_words))
+
+    def _known_weights(self, active):
+        """Per pair, eps_max / eps_j of the rarest feature present in the sequence (1 if none);
+        1 for runs that do not use known re-weighting. active: (R, C, K, L, d) bool."""
+        present = active.any(dim=3)                                   # (R, C, K, d)
+        ratio = (self.eps.max(-1, keepdim=True).values / self.eps)[:, None, None, :]
+        w = torch.where(present, ratio, torch.ones_like(ratio)).amax(-1)
+        return torch.where(self.known.reshape(-1, 1, 1), w, torch.ones_like(w))
 
     def next(self):
         if self._pos == CHUNK_STEPS:
             self._chunk, self._pos = self._draw_chunk(), 0
         t = self._pos
         self._pos += 1
-        return self._chunk[0][:, t], self._chunk[1][:, t]
+        A1, A2, w = self._chunk
+        return A1[:, t], A2[:, t], (None if w is None else w[:, t])
 
 
 def sample_config(config, n_sequences: int, seed_offset: int = 0):
@@ -107,3 +158,11 @@ def sample_config(config, n_sequences: int, seed_offset: int = 0):
     X, z = sample_sequences(M, eps, config.sigma, (n_sequences, config.seq_len), gen)
     v1, v2 = views(X, random_mask(tuple(X.shape), gen))
     return {"M": M, "z": z, "X": X, "view1": v1, "view2": v2}
+
+
+def minority_share(config) -> tuple:
+    """Share of sequences holding at least one minority feature: (nominal q, after re-sampling
+    q / (q + (1 - q) / resample))."""
+    eps = np.asarray(config.freqs)[config.minority]
+    q = 1 - float(np.prod((1 - eps) ** config.seq_len))
+    return q, q / (q + (1 - q) / config.resample)

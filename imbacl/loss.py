@@ -21,17 +21,30 @@ def infonce(f1: torch.Tensor, f2: torch.Tensor, tau) -> torch.Tensor:
     return (torch.logsumexp(logits, dim=-1) - torch.diagonal(logits, dim1=1, dim2=2)).mean(-1)
 
 
-def loss_and_grad(W, A1, A2, b, tau, lam):
+def _brelu(s, b):
+    # Same numbers as model.brelu (s - b, 0 or s + b) in three ops instead of five.
+    return s - torch.clamp(s, -b, b)
+
+
+def loss_and_grad(W, A1, A2, b, tau, lam, keep=None, weights=None, gamma=None):
     """Regularised loss (R,) and its gradient with respect to W (R, m, d1), by hand.
 
     A1, A2: attention outputs of the two views (R, K, L, d1); b: biases (R, m), not trained;
     tau, lam: (R,) tensors. Only the first view carries gradient (StopGrad on the second).
+    Remedies, all None for plain training:
+    keep (R, m): pruning mask; pruned neurons are absent from the similarities, but
+      [choice] still receive the gradient they would get if present (so every parameter keeps
+      being updated and a pruned neuron can come back);
+    weights (R, K): fixed per-pair weights; the loss is sum_k w_k l_k / sum_k w_k;
+    gamma (R,): focal re-weighting, pair k also weighted by (1 - p_kk)^gamma (held constant).
     """
+    if keep is not None or weights is not None or gamma is not None:
+        return _loss_and_grad_remedies(W, A1, A2, b, tau, lam, keep, weights, gamma)
     R, K = A1.shape[:2]
     S1 = preactivations(A1, W)                                    # (R, K, L, m)
     bb = b[:, None, None, :]
-    f1 = brelu(S1, bb).sum(dim=2)                                 # (R, K, m)
-    f2 = brelu(preactivations(A2, W), bb).sum(dim=2)
+    f1 = _brelu(S1, bb).sum(dim=2)                                # (R, K, m)
+    f2 = _brelu(preactivations(A2, W), bb).sum(dim=2)
     tau3 = tau.reshape(-1, 1, 1)
     logits = f1 @ f2.transpose(1, 2) / tau3                       # (R, K, K)
     lse = torch.logsumexp(logits, dim=-1)
@@ -42,9 +55,33 @@ def loss_and_grad(W, A1, A2, b, tau, lam):
     p.diagonal(dim1=1, dim2=2).sub_(1.0)
     g1 = p @ f2 / (K * tau3)                                      # (R, K, m)
     # BReLU'(s) = 1 where |s| > b, else 0; h sums over tokens, so g1 reaches every token.
-    gS = g1.unsqueeze(2) * (S1.abs() > bb)                         # (R, K, L, m)
+    gS = torch.where(S1.abs() > bb, g1.unsqueeze(2), 0.0)          # (R, K, L, m)
     d1 = A1.shape[-1]
     grad = torch.bmm(gS.reshape(R, -1, gS.shape[-1]).transpose(1, 2), A1.reshape(R, -1, d1))
+    return loss, grad + lam.reshape(-1, 1, 1) * W
+
+
+def _loss_and_grad_remedies(W, A1, A2, b, tau, lam, keep, weights, gamma):
+    R, K = A1.shape[:2]
+    S1 = preactivations(A1, W)
+    bb = b[:, None, None, :]
+    f1 = _brelu(S1, bb).sum(dim=2)
+    f2 = _brelu(preactivations(A2, W), bb).sum(dim=2)
+    k3 = 1.0 if keep is None else keep[:, None, :]
+    tau3 = tau.reshape(-1, 1, 1)
+    logits = (f1 * k3) @ (f2 * k3).transpose(1, 2) / tau3
+    lse = torch.logsumexp(logits, dim=-1)
+    ell = lse - torch.diagonal(logits, dim1=1, dim2=2)            # (R, K)
+    p = torch.exp(logits - lse.unsqueeze(-1))
+    w = torch.ones_like(ell) if weights is None else weights
+    if gamma is not None:
+        w = w * (1 - torch.diagonal(p, dim1=1, dim2=2)).clamp_min(0) ** gamma.reshape(-1, 1)
+    w = w / w.sum(-1, keepdim=True)
+    loss = (w * ell).sum(-1) + 0.5 * lam * W.pow(2).sum(dim=(1, 2))
+    p.diagonal(dim1=1, dim2=2).sub_(1.0)
+    g1 = (w.unsqueeze(-1) * p) @ f2 / tau3                        # unmasked f2: see docstring
+    gS = torch.where(S1.abs() > bb, g1.unsqueeze(2), 0.0)
+    grad = torch.bmm(gS.reshape(R, -1, gS.shape[-1]).transpose(1, 2), A1.reshape(R, -1, A1.shape[-1]))
     return loss, grad + lam.reshape(-1, 1, 1) * W
 
 

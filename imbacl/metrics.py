@@ -123,3 +123,232 @@ def race_accuracy(predicted, P_final, d, min_energy=0.5):
     ok = feature_energy(P_final, d) >= min_energy
     hit = (np.asarray(predicted) == dominant_feature(P_final, d)) & ok
     return hit.sum() / max(ok.sum(), 1)
+
+
+# -- imbalance: ratio, width, noise separation, regularisation (chapters 6-8) ------------------
+def mean_set_size(P, d, kappa=0.5, min_energy=0.5):
+    """Mean ``|N_i|`` over the feature-dominated neurons (feature energy >= ``min_energy``),
+    shape (...); NaN where no neuron qualifies."""
+    ok = feature_energy(P, d) >= min_energy
+    sizes = set_sizes(P, d, kappa, min_energy)
+    n = ok.sum(-1)
+    return np.where(n > 0, (sizes * ok).sum(-1) / np.maximum(n, 1), np.nan)
+
+
+def scaled_feature_sets(P, d, freqs, kappa=0.5, min_energy=0.5):
+    """N_i with the paper's frequency-scaled membership, boolean (..., m, d): j is in N_i when
+    ``cos^2_ij >= kappa (eps_j / eps_max)^2 max_j' cos^2_ij'``.
+
+    Theorem 3.3 lets the coefficient of a feature in N_i be as small as
+    (eps_j/eps_max) tau / Xi_2, so a minority feature belongs to N_i at a coefficient weaker by
+    the factor eps_j/eps_max; ``kappa`` plays the role of 1/Xi_2^2. ``freqs`` (..., d) are the
+    run's eps_j. Neurons below ``min_energy`` get the empty set."""
+    c = cos2(P, d)
+    f = np.asarray(freqs, dtype=np.float64)
+    w = (f / f.max(-1, keepdims=True)) ** 2
+    if w.ndim > 1:
+        w = np.expand_dims(w, -2)                 # one frequency vector per run, over neurons
+    member = c >= kappa * w * c.max(-1, keepdims=True)
+    return member & (feature_energy(P, d) >= min_energy)[..., None]
+
+
+def loadings(P: np.ndarray) -> np.ndarray:
+    """Per direction k of all d1 directions, the largest squared cosine any neuron has on it:
+    ``l_k = max_i cos^2(w_i, M_k)``, shape (..., d1)."""
+    P = np.asarray(P, dtype=np.float64)
+    c = P ** 2 / np.maximum((P ** 2).sum(-1, keepdims=True), 1e-300)
+    return c.max(-2)
+
+
+def noise_separation(P: np.ndarray, d: int) -> np.ndarray:
+    """Feature-noise separation per feature, ``s_j = log10(l_j / max_{k>d} l_k)`` (..., d), with
+    l the :func:`loadings`.
+
+    s_j > 0: some neuron loads on M_j more than any neuron loads on any non-feature direction,
+    so reading the learned weights singles M_j out from the noise; s_j <= 0: M_j is loaded no
+    more than some noise direction and cannot be told from noise by the weights alone."""
+    P = np.asarray(P)
+    if P.shape[-1] <= d:
+        raise ValueError(f"d={d} is invalid: noise_separation needs non-feature directions (d < d1)")
+    l = loadings(P)
+    noise = l[..., d:].max(-1, keepdims=True)
+    return np.log10(np.maximum(l[..., :d], 1e-300) / np.maximum(noise, 1e-300))
+
+
+def learned(P, d, min_cos2=0.5):
+    """Boolean (..., d): feature j has a lucky neuron, some ``cos^2_ij >= min_cos2``."""
+    return lucky_neurons(P, d, min_cos2).any(-2)
+
+
+def feature_norms(P: np.ndarray) -> np.ndarray:
+    """``||W M_k|| = sqrt(sum_i P_ik^2)`` for every direction k, shape (..., d1): the weight a
+    direction carries over all neurons."""
+    P = np.asarray(P, dtype=np.float64)
+    return np.sqrt((P ** 2).sum(-2))
+
+
+def growth_rate(steps, P, t_max) -> np.ndarray:
+    """Measured Stage-1 log-growth per step of every direction: the least-squares slope of
+    ``log ||W M_k||`` against the step over the snapshots with step <= ``t_max``.
+
+    P: (..., S, m, d1) at ``steps`` (S,). Returns (..., d1). Theorem 3.1 predicts
+    ``log(1 - eta lam + eta eps_j C_z loglog d / d)`` for feature j (:func:`imbacl.theory.stage1_factor`)."""
+    steps = np.asarray(steps, dtype=np.float64)
+    sel = steps <= t_max
+    if sel.sum() < 2:
+        raise ValueError(f"t_max={t_max} is invalid: needs at least two snapshots at or before it")
+    y = np.log(np.maximum(feature_norms(np.asarray(P)[..., sel, :, :]), 1e-300))   # (..., S', d1)
+    x = steps[sel] - steps[sel].mean()
+    return (x[:, None] * (y - y.mean(-2, keepdims=True))).sum(-2) / (x ** 2).sum()
+
+
+def crossing(x, y, level: float, log: bool = False) -> float:
+    """The x at which the curve y(x) first crosses ``level`` (either direction), by linear
+    interpolation between neighbouring points (in log x with ``log=True``; x must then be > 0).
+    x[0] if y starts at the level; NaN if it never reaches it."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    u = np.log(x) if log else x
+    g = y - level
+    for k in range(len(g)):
+        if not np.isfinite(g[k]):
+            continue
+        if g[k] == 0:
+            return float(x[k])
+        if k + 1 < len(g) and np.isfinite(g[k + 1]) and g[k] * g[k + 1] < 0:
+            t = g[k] / (g[k] - g[k + 1])
+            v = u[k] + t * (u[k + 1] - u[k])
+            return float(np.exp(v) if log else v)
+    return float("nan")
+
+
+def smallest_passing(x, y, level: float) -> float:
+    """The smallest x (x ascending) from which y stays >= ``level`` at every larger x; NaN if
+    y is below the level at the last x. For thresholds such as the width m* of chapter 7."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    ok = y >= level
+    if not ok[-1]:
+        return float("nan")
+    k = len(ok) - 1
+    while k > 0 and ok[k - 1]:
+        k -= 1
+    return float(x[k])
+
+
+def imbalance_summary(P, d, n_majority, freqs=None, kappa=0.5, min_cos2=0.5) -> dict:
+    """The per-run quantities of the imbalance chapters for final projections P (..., m, d1).
+
+    Returns a dict of arrays over the leading axes: ``set_size`` (mean |N_i|), ``set_size_scaled``
+    (the paper's frequency-scaled N_i of :func:`scaled_feature_sets`; needs ``freqs``),
+    ``purity`` (mean over neurons), ``pure_maj`` / ``pure_min`` (pure neurons per majority /
+    minority feature), ``cov_maj`` / ``cov_min`` (share of those features with a pure neuron),
+    ``learned_min`` (share of minority features with a lucky neuron), ``noise_energy`` (mean
+    1 - phi_i over neurons), ``sep_maj`` / ``sep_min`` (mean :func:`noise_separation`) and
+    ``sep_min_worst`` (its minimum over minority features). NaN where a class is empty."""
+    P = np.asarray(P, dtype=np.float64)
+    maj, mino = slice(0, n_majority), slice(n_majority, d)
+
+    def cls(a, s, f=np.mean):
+        a = a[..., s]
+        return f(a, axis=-1) if a.shape[-1] else np.full(a.shape[:-1], np.nan)
+
+    pc = pure_counts(P, d, kappa, min_cos2)
+    cov = pc > 0
+    sep = noise_separation(P, d)
+    out = {"set_size": mean_set_size(P, d, kappa), "purity": purity(P, d).mean(-1),
+           "pure_maj": cls(pc, maj), "pure_min": cls(pc, mino),
+           "cov_maj": cls(cov, maj), "cov_min": cls(cov, mino),
+           "learned_min": cls(learned(P, d, min_cos2), mino),
+           "noise_energy": 1 - feature_energy(P, d).mean(-1),
+           "sep_maj": cls(sep, maj), "sep_min": cls(sep, mino),
+           "sep_min_worst": cls(sep, mino, np.min)}
+    if freqs is not None:
+        N = scaled_feature_sets(P, d, freqs, kappa)
+        ok = feature_energy(P, d) >= 0.5
+        n = ok.sum(-1)
+        out["set_size_scaled"] = np.where(n > 0, (N.sum(-1) * ok).sum(-1) / np.maximum(n, 1), np.nan)
+    return out
+
+
+# -- training dynamics: Stages 1-3 (chapters 3-5) ----------------------------------------------
+def log_growth_rate(P_from, P_to, dt):
+    """Per-step log-growth ``(log|P_ij(to)| - log|P_ij(from)|) / dt``, elementwise.
+
+    The measured counterpart of the log of Theorem 3.1's per-step factor
+    ``1 - eta lam + eta eps_j C`` (see :func:`imbacl.theory.stage1_factor`)."""
+    return np.log(growth(P_from, P_to)) / float(dt)
+
+
+def linear_fit(x, y):
+    """Least-squares line ``y = intercept + slope x`` over the finite pairs of x and y
+    (broadcast together, then flattened). Returns dict(slope, intercept, r2, n)."""
+    x, y = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if x.size < 2 or np.ptp(x) == 0:
+        raise ValueError(f"linear_fit needs at least two distinct finite x values, got {x.size}")
+    slope, intercept = np.polyfit(x, y, 1)
+    ss_res = ((y - intercept - slope * x) ** 2).sum()
+    ss_tot = ((y - y.mean()) ** 2).sum()
+    r2 = 1 - ss_res / ss_tot if ss_tot > 0 else 1.0
+    return {"slope": float(slope), "intercept": float(intercept), "r2": float(r2), "n": int(x.size)}
+
+
+def perp_excess(P_from, P_to, d):
+    """Eqs. (5) and (7): per neuron, the largest *increase* of a non-feature component between
+    two times, relative to the neuron's norm at the later time,
+    ``max_{j > d} (|P_ij(to)| - |P_ij(from)|)_+ / ||w_i(to)||``. Shape (..., m); 0 when every
+    non-feature component shrank."""
+    A0 = np.abs(np.asarray(P_from, dtype=np.float64)[..., d:])
+    P_to = np.asarray(P_to, dtype=np.float64)
+    up = np.maximum(np.abs(P_to[..., d:]) - A0, 0).max(-1)
+    return up / np.maximum(np.sqrt((P_to ** 2).sum(-1)), 1e-300)
+
+
+def lucky_at_init(P0, d, freqs, init_std, gamma=0.0):
+    """Lucky neurons defined at initialisation, boolean (..., m, d): i is in M_j^* when
+    ``|P_ij(0)| >= (eps_max / eps_j) sqrt(2 (1 + gamma) log d) sigma_0``.
+
+    The Gaussian-tail event behind the ICLR version's count ``m d^(-(eps_max/eps_j)^2)``: a
+    neuron starts ahead on M_j by enough to win the Stage-1 race even against the majority
+    features' faster growth. ``freqs`` is (eps_1, ..., eps_d); ``init_std`` is sigma_0."""
+    f = np.asarray(freqs, dtype=float)
+    thr = (f.max() / f) * np.sqrt(2 * (1 + gamma) * np.log(d)) * init_std
+    return np.abs(np.asarray(P0)[..., :d]) >= thr
+
+
+def figure1_claims(P, d, n_majority, min_cos2=0.5, kappa=0.5):
+    """The three written claims of the paper's Figure 1, per run, from final projections
+    P (..., m, d1). Returns a dict of arrays of shape (...):
+
+    - ``maj_over_min``: mean cos^2 on majority columns / mean cos^2 on minority columns
+      (claim 1, "significantly larger projections onto majority features");
+    - ``tied_to_majority``: share of neurons whose dominant feature is a majority feature with
+      cos^2 >= ``min_cos2`` (claim 2, "nearly every neuron ... at least one majority feature");
+    - ``majority_covered``: share of majority features with at least one pure neuron
+      (:func:`pure_neurons`, i.e. the feature dominates that neuron; claim 3);
+    - ``minority_covered``: the same share for the minority features.
+    """
+    c = cos2(P, d)
+    maj, mino = c[..., :n_majority], c[..., n_majority:]
+    out = {"maj_over_min": maj.mean((-1, -2)) / np.maximum(mino.mean((-1, -2)), 1e-300)
+           if mino.shape[-1] else np.full(c.shape[:-2], np.inf)}
+    top = dominant_feature(P, d)
+    out["tied_to_majority"] = ((top < n_majority) & (c.max(-1) >= min_cos2)).mean(-1)
+    cov = coverage(P, d, kappa, min_cos2)
+    out["majority_covered"] = cov[..., :n_majority].mean(-1)
+    out["minority_covered"] = cov[..., n_majority:].mean(-1) if d > n_majority else \
+        np.full(c.shape[:-2], np.nan)
+    return out
+
+
+def race_chance(predicted, P_final, d, min_energy=0.5):
+    """Chance level for :func:`race_accuracy`: the accuracy of a prediction with the same
+    distribution over features as ``predicted`` but independent of the neuron,
+    ``sum_j p_pred(j) p_final(j)`` over the feature-dominated neurons."""
+    ok = feature_energy(P_final, d) >= min_energy
+    if not ok.any():
+        return 0.0
+    pred = np.asarray(predicted)[ok]
+    fin = dominant_feature(P_final, d)[ok]
+    return float((np.bincount(pred, minlength=d)[:d] * np.bincount(fin, minlength=d)[:d]).sum()
+                 / pred.size ** 2)

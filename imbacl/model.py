@@ -50,9 +50,20 @@ def preactivations(A: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
     return torch.bmm(A.reshape(R, K * L, d1), W.transpose(1, 2)).reshape(R, K, L, -1)
 
 
-def encode(A: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """The embedding f(X) of attention outputs A (R, K, L, d1): (R, K, m)."""
-    return brelu(preactivations(A, W), b[:, None, None, :]).sum(dim=2)
+def encode(A: torch.Tensor, W: torch.Tensor, b: torch.Tensor, keep=None) -> torch.Tensor:
+    """The embedding f(X) of attention outputs A (R, K, L, d1): (R, K, m).
+    ``keep`` (R, m), from ``prune_mask``, silences pruned neurons (they output exactly 0)."""
+    f = brelu(preactivations(A, W), b[:, None, None, :]).sum(dim=2)
+    return f if keep is None else f * keep[:, None, :]
+
+
+def prune_mask(W: torch.Tensor, prune_frac) -> torch.Tensor:
+    """Pruning (the ICLR version's Algorithm 1): 0 for the floor(prune_frac * m) neurons with the
+    smallest ||w_i|| of each run, 1 for the others. W: (R, m, d1); prune_frac: (R,). Returns (R, m)."""
+    m = W.shape[1]
+    n_pruned = torch.floor(torch.as_tensor(prune_frac, device=W.device) * m).reshape(-1, 1)
+    rank = W.norm(dim=-1).argsort(dim=1).argsort(dim=1)           # 0 = smallest norm
+    return (rank >= n_pruned).to(W.dtype)
 
 
 def init_weights(m: int, d1: int, init_std: float, gen: torch.Generator, device="cpu"):

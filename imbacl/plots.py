@@ -185,3 +185,253 @@ def response_histograms(noise_resp, feature_resp, b, ax=None):
     ax.set_ylabel("density")
     ax.legend()
     return fig
+
+
+# -- the explorers (imbacl.widgets) -------------------------------------------------------------
+def lam_eps_plane(d: int, lam, eps, values=None, eps_max=None, C_z: float = 1.0, ax=None,
+                  label: str = "pure neurons per minority feature"):
+    """The (lam, eps) plane on log axes: the Stage-1 threshold eps = lam d / (C_z log log d) of
+    :func:`imbacl.theory.eps_threshold` (below it a feature does not grow in Stage 1; shaded),
+    and the points (lam[k], eps[k]), coloured by ``values[k]`` when given."""
+    from . import theory
+    fig, ax = _axes(ax, (5.4, 3.6))
+    lam = np.atleast_1d(np.asarray(lam, dtype=float))
+    eps = np.atleast_1d(np.asarray(eps, dtype=float))
+    grid = np.geomspace(min(1e-4, lam.min() / 3), max(0.3, lam.max() * 3), 200)
+    thr = theory.eps_threshold(grid, d, C_z)
+    lo = min(2e-3, eps.min() / 2)
+    ax.plot(grid, thr, "k--", lw=1.5,
+            label=rf"$\epsilon = \lambda d / (C_z \log\log d)$, $C_z$ = {C_z:g}")
+    ax.fill_between(grid, lo, thr, color=NOISE, alpha=0.25, label="no Stage-1 growth (theory)")
+    if eps_max is not None:
+        ax.axhline(eps_max, color=MAJ, ls=":", lw=1.5, label=r"$\epsilon_{max}$")
+    if values is None:
+        ax.scatter(lam, eps, color=MIN, edgecolors="k", s=60, zorder=3)
+    else:
+        v = np.atleast_1d(np.asarray(values, dtype=float))
+        sc = ax.scatter(lam, eps, c=v, cmap="viridis", vmin=0, vmax=max(1.0, np.nanmax(v)),
+                        edgecolors="k", s=60, zorder=3)
+        fig.colorbar(sc, ax=ax, label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(grid[0], grid[-1])
+    ax.set_ylim(lo, 1)
+    ax.set_xlabel(r"$\lambda$")
+    ax.set_ylabel(r"$\epsilon_{min}$")
+    ax.legend(fontsize=7, loc="upper left")
+    return fig
+
+
+# -- training dynamics: Stages 1-3 (chapters 3-5) ----------------------------------------------
+def growth_curves(steps, P, d: int, n_majority: int, T1=None, ax=None):
+    """Theorem 3.1 at a glance: ``log |<w_i^(t), M_j>| / |<w_i^(0), M_j>|`` against step t, the
+    median (line) and 25-75% band over runs, neurons and directions of each group: majority
+    features (blue), minority features (orange) and non-feature directions (grey).
+    P: (R, S, m, d1) or (S, m, d1). T1: estimated end(s) of Stage 1, drawn as dotted lines."""
+    P = np.asarray(P, dtype=np.float64)
+    P = P[None] if P.ndim == 3 else P
+    G = np.log(metrics.growth(P[:, :1], P))                      # (R, S, m, d1)
+    fig, ax = _axes(ax, (6, 3.6))
+    groups = ((slice(0, n_majority), MAJ, "majority features"),
+              (slice(n_majority, d), MIN, "minority features"),
+              (slice(d, None), NOISE, r"non-feature directions $M_j^\perp$"))
+    for sl, color, label in groups:
+        g = np.moveaxis(G[..., sl], 1, 0).reshape(len(steps), -1)
+        if g.shape[1] == 0:
+            continue
+        lo, med, hi = np.percentile(g, [25, 50, 75], axis=1)
+        ax.plot(steps, med, color=color, lw=2, label=label)
+        ax.fill_between(steps, lo, hi, color=color, alpha=0.2)
+    ax.axhline(0, color="k", lw=0.8)
+    if T1 is not None:
+        for k, t in enumerate(np.atleast_1d(T1)):
+            ax.axvline(t, color="k", ls=":", lw=1, label=r"estimated $T_1$" if k == 0 else None)
+    ax.set_xlabel("step $t$")
+    ax.set_ylabel(r"$\log |\langle w_i^{(t)}, M_j\rangle| / |\langle w_i^{(0)}, M_j\rangle|$")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def rate_vs_eps(eps, rates, labels, fits=None, ax=None):
+    """Per-step log-growth rate against the frequency eps_j, one colour per group (e.g. per
+    lam): mean +- sd over the second axis of ``rates`` (G, n, d), and, when given, the fitted
+    lines ``fits[g] = (intercept, slope)``. A horizontal line marks zero growth."""
+    fig, ax = _axes(ax, (5.6, 3.6))
+    eps = np.asarray(eps, dtype=float)
+    rates = np.asarray(rates, dtype=float)
+    xs = np.linspace(0, eps.max() * 1.05, 50)
+    colors = plt.cm.viridis(np.linspace(0, 0.85, len(rates)))
+    for g, (r, label) in enumerate(zip(rates, labels)):
+        ax.errorbar(eps, np.nanmean(r, 0), yerr=np.nanstd(r, 0), fmt="o", ms=4,
+                    color=colors[g], label=label)
+        if fits is not None:
+            a, b = fits[g]
+            ax.plot(xs, a + b * xs, color=colors[g], lw=1)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xlabel(r"feature frequency $\epsilon_j$")
+    ax.set_ylabel("log-growth per step")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def lucky_alignment(steps, P, pairs, d: int, n_majority: int, marks=None, ax=None):
+    """Theorem 3.2 for one run: ``cos^2(w_i^(t), M_j)`` for every (neuron, feature) pair in
+    ``pairs`` (blue: majority feature, orange: minority) and, dashed grey, the same neurons'
+    largest non-feature ``cos^2(w_i^(t), M_j^perp)``. P: (S, m, d1). ``marks``: dict of
+    label -> step drawn as vertical lines (e.g. estimated T1 and T2)."""
+    P = np.asarray(P, dtype=np.float64)
+    n2 = np.maximum((P ** 2).sum(-1), 1e-300)                     # (S, m)
+    t = np.maximum(np.asarray(steps), 1)
+    fig, ax = _axes(ax, (6, 3.6))
+    for k, (i, j) in enumerate(pairs):
+        ax.plot(t, P[:, i, j] ** 2 / n2[:, i], color=MAJ if j < n_majority else MIN, lw=1.2,
+                alpha=0.8)
+        ax.plot(t, (P[:, i, d:] ** 2).max(-1) / n2[:, i], color=NOISE, lw=1, ls="--",
+                label=r"largest $\cos^2(w_i, M_j^\perp)$" if k == 0 else None)
+    for k, (label, s) in enumerate((marks or {}).items()):
+        ax.axvline(max(s, 1), color="k", ls=":" if k == 0 else "-.", lw=1, label=label)
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("step $t$ (step 0 drawn at 1)")
+    ax.set_ylabel(r"$\cos^2(w_i^{(t)}, M_j)$ of lucky pairs")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def alpha_vs_ratio(ratio, alpha, tau=None, fit_slope=None, ax=None):
+    """Theorem 3.3's alpha_ij against eps_j / eps_max: every (neuron, feature in N_i) pair as a
+    point, the fitted proportional line ``alpha = fit_slope * ratio`` (when given) and the
+    theorem's upper bound ``alpha <= (eps_j / eps_max) tau`` (when ``tau`` is given)."""
+    fig, ax = _axes(ax, (5.2, 3.6))
+    ratio, alpha = np.asarray(ratio, dtype=float).ravel(), np.asarray(alpha, dtype=float).ravel()
+    ok = np.isfinite(ratio) & np.isfinite(alpha)
+    rng = np.random.default_rng(0)
+    jitter = 1 + 0.04 * rng.standard_normal(ok.sum())
+    ax.scatter(ratio[ok] * jitter, alpha[ok], s=8, alpha=0.4, color=MAJ, label=r"$\alpha_{ij}$")
+    xs = np.linspace(0.01, 1.05, 50)
+    if fit_slope is not None:
+        ax.plot(xs, fit_slope * xs, "k-", lw=1.2,
+                label=rf"fit $\alpha = {fit_slope:.2f}\,\epsilon_j/\epsilon_{{max}}$")
+    if tau is not None:
+        ax.plot(xs, tau * xs, "k--", lw=1, label=r"bound $\tau\,\epsilon_j/\epsilon_{max}$")
+        ax.set_yscale("log")
+    ax.set_xlabel(r"$\epsilon_j / \epsilon_{max}$")
+    ax.set_ylabel(r"$\alpha_{ij} = |\langle w_i, M_j\rangle|,\ j \in \mathcal{N}_i$")
+    ax.legend(fontsize=8)
+    return fig
+
+
+# -- imbalance: ratio, width, regularisation (chapters 6-8) ------------------------------------
+def sweep_panels(x, panels, xlabel="", logx=False, ncols=3, size=(3.5, 2.7)):
+    """Several sweep panels side by side, sharing the x axis values.
+
+    panels: list of dicts with ``ylabel``, ``curves`` {label: values (len(x), n_seeds)} drawn as
+    mean +- sd bands (as :func:`sweep_curve`), and optionally ``title``, ``lines``
+    {label: (xs, ys)} drawn dashed (theory, fits), ``hline`` (a y value drawn dotted),
+    ``logy``, ``ylim``. Returns the Figure."""
+    n = len(panels)
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows),
+                             layout="constrained", squeeze=False)
+    colors = [MAJ, MIN, "tab:green", "tab:purple", "tab:red", "tab:brown"]
+    for ax, p in zip(axes.flat, panels):
+        for k, (label, values) in enumerate(p["curves"].items()):
+            sweep_curve(x, values, ax=ax, label=None, color=colors[k % len(colors)])
+            ax.lines[-1].set_label(label)
+        for k, (label, (xs, ys)) in enumerate(p.get("lines", {}).items()):
+            ax.plot(xs, ys, ls="--", lw=1.5, color=["k", "0.45", "tab:red"][k % 3], label=label)
+        if p.get("hline") is not None:
+            ax.axhline(p["hline"], color="k", ls=":", lw=1)
+        if logx:
+            ax.set_xscale("log")
+        if p.get("logy"):
+            ax.set_yscale("log")
+        if p.get("ylim") is not None:
+            ax.set_ylim(*p["ylim"])
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(p["ylabel"])
+        if p.get("title"):
+            ax.set_title(p["title"], fontsize=10)
+        if len(p["curves"]) + len(p.get("lines", {})) > 1:
+            ax.legend(fontsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    return fig
+
+
+def fit_plot(x, y, curves=None, yerr=None, labels=None, xlabel="", ylabel="", logx=False,
+             logy=False, ax=None, title=None):
+    """Measured points with error bars and fitted or predicted curves.
+
+    x, y, yerr: one array, or a dict {label: array} for several point sets (each its colour);
+    curves: {label: (xs, ys)} drawn as lines. Returns the Figure."""
+    fig, ax = _axes(ax, (5, 3.4))
+    if not isinstance(x, dict):
+        x, y, yerr = {labels or "measured": x}, {labels or "measured": y}, \
+            {labels or "measured": yerr}
+    colors = [MAJ, MIN, "tab:green", "tab:purple", "tab:red"]
+    for k, label in enumerate(x):
+        e = None if yerr is None else yerr.get(label)
+        ax.errorbar(x[label], y[label], yerr=e, fmt="o", ms=5, capsize=3,
+                    color=colors[k % len(colors)], label=label)
+    for k, (label, (xs, ys)) in enumerate((curves or {}).items()):
+        ax.plot(xs, ys, ls=["--", "-.", ":", "-"][k % 4], color="k" if k == 0 else "0.4",
+                lw=1.5, label=label)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def _grid_position(values, grid):
+    """Fractional index of each value on an ascending grid (NaN outside it)."""
+    grid = np.asarray(grid, dtype=float)
+    v = np.asarray(values, dtype=float)
+    pos = np.interp(v, grid, np.arange(len(grid)))
+    return np.where((v >= grid[0]) & (v <= grid[-1]), pos, np.nan)
+
+
+def grid_map(x, y, Z, xlabel="", ylabel="", zlabel="", curves=None, vmin=0.0, vmax=1.0,
+             cmap="viridis", digits=2, ax=None, title=None):
+    """Z (len(y), len(x)) on the categorical grid of x (columns) and y (rows), each cell
+    labelled with its value. curves {label: (xs, ys)} are given in data units and placed by
+    interpolating between grid values (parts outside the grid are not drawn). Returns the Figure."""
+    Z = np.asarray(Z, dtype=float)
+    fig, ax = _axes(ax, (0.7 * len(x) + 2.4, 0.45 * len(y) + 1.6))
+    im = ax.imshow(Z, cmap=cmap, vmin=vmin, vmax=vmax, origin="lower", aspect="auto")
+    for (r, c), v in np.ndenumerate(Z):
+        if np.isfinite(v):
+            ax.text(c, r, f"{v:.{digits}f}", ha="center", va="center", fontsize=7,
+                    color="w" if v < vmin + 0.5 * (vmax - vmin) else "k")
+    for k, (label, (xs, ys)) in enumerate((curves or {}).items()):
+        ax.plot(_grid_position(xs, x), _grid_position(ys, y), ls=["-", "--", ":"][k % 3],
+                color=["tab:red", "w", "tab:orange"][k % 3], lw=2, marker="o" if k == 0 else None,
+                ms=4, label=label)
+    ax.set_xticks(range(len(x)), [f"{v:g}" for v in x])
+    ax.set_yticks(range(len(y)), [f"{v:g}" for v in y])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    if curves:
+        ax.legend(fontsize=7, loc="upper left", framealpha=0.8)
+    fig.colorbar(im, ax=ax, fraction=0.05, label=zlabel)
+    return fig
+
+
+def heatmap_row(Ps, d: int, n_majority: int, titles, n_neurons: int = 13):
+    """:func:`figure1` heatmaps side by side, one per projection matrix in ``Ps`` (e.g. runs on
+    either side of a threshold), with their titles. Returns the Figure."""
+    n = len(Ps)
+    fig, axes = plt.subplots(1, n, figsize=((0.45 * d + 1.9) * n, 0.3 * n_neurons + 1.4),
+                             layout="constrained", squeeze=False)
+    for ax, P, t in zip(axes[0], Ps, titles):
+        figure1(P, d, n_majority, n_neurons=n_neurons, ax=ax, title=t)
+    return fig

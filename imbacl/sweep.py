@@ -10,6 +10,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+import numpy as np
+
 from .config import Config, parse_value
 from .train import History, train
 
@@ -89,3 +91,84 @@ def run(configs, executor=None, max_batch: int | None = None, **train_kwargs) ->
         for r, i in enumerate(idx):
             index[i] = (g, r)
     return SweepResult(configs, histories, index)
+
+
+# -- arranging and caching sweep results (chapters 6-8) ----------------------------------------
+def arrange(points, values):
+    """Arrange per-run values of a :func:`grid` into an array with one axis per grid axis.
+
+    points: the (overrides, Config) list of :func:`grid` (a full product, every point with the
+    same number of seeds, in grid's order); values: one scalar or array per point, in that
+    order. Returns (axes, array): axes maps each axis name to its values, array has shape
+    (len(axis 1), ..., len(axis k), seeds, *value shape)."""
+    names = list(points[0][0]) if points else []
+    axes = {n: list(dict.fromkeys(o[n] for o, _ in points)) for n in names}
+    cells = int(np.prod([len(v) for v in axes.values()])) if names else 1
+    if not points or len(points) % cells:
+        raise ValueError(f"points do not form a full grid: {len(points)} points, {cells} cells")
+    seeds = len(points) // cells
+    for k, combo in enumerate(itertools.product(*axes.values())):
+        for s in range(seeds):
+            o = points[k * seeds + s][0]
+            if tuple(o[n] for n in names) != combo:
+                raise ValueError(f"point {k * seeds + s} has {o}, expected {dict(zip(names, combo))}"
+                                 " (points must be in the order of imbacl.sweep.grid)")
+    arr = np.stack([np.asarray(v) for v in values])
+    if len(arr) != len(points):
+        raise ValueError(f"values has {len(arr)} entries for {len(points)} points")
+    return axes, arr.reshape(*(len(v) for v in axes.values()), seeds, *arr.shape[1:])
+
+
+def final_projections(result: SweepResult, step: int = -1) -> list:
+    """Every run's projections P (m, d1) at one snapshot (default: the last), in config order."""
+    return [result.histories[g].P[r, step] for g, r in result.index]
+
+
+@dataclass
+class FinalSweep:
+    """A sweep cached by :func:`save_final`: per run its Config, its grid overrides, the step of
+    its snapshot and its projections P (m, d1)."""
+    configs: list
+    overrides: list
+    steps: list
+    P: list
+
+    def __len__(self):
+        return len(self.configs)
+
+    @property
+    def points(self) -> list:
+        """(overrides, Config) pairs, as :func:`grid` returns them (for :func:`arrange`)."""
+        return list(zip(self.overrides, self.configs))
+
+    def select(self, **fields) -> "FinalSweep":
+        """The runs whose configs have the given field values."""
+        keep = [i for i, c in enumerate(self.configs)
+                if all(getattr(c, k) == v for k, v in fields.items())]
+        return FinalSweep(*([getattr(self, a)[i] for i in keep]
+                            for a in ("configs", "overrides", "steps", "P")))
+
+
+def save_final(result: SweepResult, path, points=None, dtype: str = "float32", step: int = -1):
+    """Save one snapshot (default: the last) of every run of a sweep, compactly: projections in
+    ``dtype`` (one array per trained batch), configs and grid overrides. No trajectory is kept,
+    so the file stays small enough to commit. ``points``: the grid the result came from."""
+    import json
+    arrays = {f"P{g}": h.P[:, step].astype(dtype) for g, h in enumerate(result.histories)}
+    arrays.update({f"step{g}": np.asarray(h.steps[step]) for g, h in enumerate(result.histories)})
+    overrides = [o for o, _ in points] if points is not None else [{} for _ in result.configs]
+    np.savez_compressed(path, index=np.asarray(result.index, dtype=np.int64),
+                        configs=np.array([repr(c.to_dict()) for c in result.configs]),
+                        overrides=np.array([json.dumps(o) for o in overrides]), **arrays)
+
+
+def load_final(path) -> FinalSweep:
+    """Read a file written by :func:`save_final` (projections come back as float64)."""
+    import ast
+    import json
+    with np.load(path) as z:
+        configs = [Config(**ast.literal_eval(s)) for s in z["configs"]]
+        overrides = [json.loads(s) for s in z["overrides"]]
+        P = [z[f"P{g}"][r].astype(np.float64) for g, r in z["index"]]
+        steps = [int(z[f"step{g}"]) for g, _ in z["index"]]
+    return FinalSweep(configs, overrides, steps, P)

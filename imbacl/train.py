@@ -14,7 +14,7 @@ import torch
 from .config import Config
 from .data import DataStream, dictionary, generator
 from .loss import loss_and_grad
-from .model import attention, bias, init_weights
+from .model import attention, bias, init_weights, prune_mask
 
 DEFAULT_THREADS = 2
 
@@ -93,7 +93,8 @@ def train(configs, record_at=None, n_snapshots: int = 100, progress: bool = Fals
         raise ValueError("configs is empty: give at least one Config")
     keys = {c.shape_key for c in configs}
     if len(keys) > 1:
-        raise ValueError(f"configs differ in shape fields {keys}; group them with imbacl.sweep")
+        raise ValueError(f"configs differ in shape fields or remedies in use {keys}; "
+                         "group them with imbacl.sweep")
     c0 = configs[0]
     T = c0.steps
     record = log_steps(T, n_snapshots) if record_at is None else np.unique(np.asarray(record_at))
@@ -119,6 +120,9 @@ def _train(configs, record, progress, device):
     lr, lam, tau = (_stack(configs, n, device) for n in ("lr", "lam", "tau"))
     sigma, c_b = _stack(configs, "sigma", device), _stack(configs, "bias_scale", device)
     stream = DataStream(configs, M, transform=lambda X: attention(X, c0.attention), device=device)
+    prune = _stack(configs, "prune_frac", device) if c0.prune_frac > 0 else None
+    gamma = (torch.tensor([c.reweight_gamma if c.reweight == "focal" else 0.0 for c in configs],
+                          device=device) if c0.reweight == "focal" else None)
 
     S = len(record)
     P = torch.empty(R, S, c0.m, c0.d1)
@@ -128,9 +132,10 @@ def _train(configs, record, progress, device):
     snap = 0
     bar = _progress(T + 1, progress)
     for t in range(T + 1):
-        A1, A2 = stream.next()
+        A1, A2, weights = stream.next()
         b = bias(W, sigma, c0.d, c_b)
-        loss, grad = loss_and_grad(W, A1, A2, b, tau, lam)
+        keep = None if prune is None else prune_mask(W, prune)
+        loss, grad = loss_and_grad(W, A1, A2, b, tau, lam, keep, weights, gamma)
         if not torch.isfinite(loss).all():
             r = int((~torch.isfinite(loss)).nonzero()[0])
             raise NonFiniteError(f"run {r} (seed {configs[r].seed}) has a non-finite loss at step "

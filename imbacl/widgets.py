@@ -1,0 +1,381 @@
+"""Interactive explorers: move a slider, press Run, watch the neurons change.
+
+Every explorer is one small pipeline, **controls -> configs -> run -> figures**, on ipywidgets:
+
+* :class:`Explorer` holds the controls, a Run button, a message line, an output area (where
+  the trainer's progress bar appears) and one image per figure. A subclass says which controls
+  it has (:meth:`~Explorer.make_controls`), how their values become a list of
+  :class:`~imbacl.config.Config` (:meth:`~Explorer.configs`), how those are trained
+  (:meth:`~Explorer.compute`, by default one batched :func:`imbacl.sweep.run`) and how the result
+  is drawn (:meth:`~Explorer.figures`, with the functions of :mod:`imbacl.plots`).
+* :class:`GeneralExplorer`: every main knob; the Figure-1 heatmap and the alignment trajectories.
+* :class:`RatioSweepExplorer`: a range of rho = eps_min / eps_max and some seeds; pure neurons
+  per majority and per minority feature against rho.
+* :class:`LamEpsExplorer`: lam and eps_min; the Figure-1 heatmap and the point on the
+  (lam, eps_min) plane next to the Stage-1 threshold of :func:`imbacl.theory.eps_threshold`.
+
+Nothing trains when an explorer is built or displayed: only Run trains. Values that make an
+invalid config (``n_majority > d``, ``eps_min > eps_max``, ...) show the Config's
+``ValueError`` message in the message line, never a traceback, and a run whose cost exceeds the
+explorer's ``budget`` is refused with a message before it starts. Costs are counted in
+*figure1 run-steps*: one step of one run of the ``figure1`` preset is 1, and a step of a run
+with other shapes costs in proportion to ``m * d1 * batch * seq_len``.
+
+This module imports ipywidgets; ``import imbacl`` does not (``imbacl.widgets`` is loaded on
+first use).
+"""
+from __future__ import annotations
+
+import html
+import io
+import time
+
+import ipywidgets as W
+import matplotlib.pyplot as plt
+import numpy as np
+
+from . import metrics, plots, sweep, theory
+from .config import Config, preset
+from .train import train
+
+FIGURE1_STEP = 30 * 36 * 64 * 4          # m * d1 * batch * seq_len of the figure1 preset
+DEFAULT_BUDGET = 60_000                  # figure1 run-steps: tens of seconds on 2 CPU cores
+RATE = 2_000                             # figure1 run-steps per second, for the time estimate
+
+__all__ = ["Explorer", "GeneralExplorer", "RatioSweepExplorer", "LamEpsExplorer", "cost",
+           "TooBigError", "FIGURE1_STEP", "DEFAULT_BUDGET"]
+
+
+class TooBigError(ValueError):
+    """A run costs more than the explorer's budget."""
+
+
+def cost(configs) -> float:
+    """Work of training ``configs`` in figure1 run-steps: sum of steps * m d1 K L / figure1's."""
+    return sum(c.steps * c.m * c.d1 * c.batch * c.seq_len for c in configs) / FIGURE1_STEP
+
+
+def _png(fig, dpi=80) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)          # never left for the inline backend to show at the next cell
+    return buf.getvalue()
+
+
+def _wide_axes(size=(7.2, 3.6)):
+    """An axes wide enough for the trajectories' title."""
+    return plt.subplots(figsize=size, layout="constrained")[1]
+
+
+def _style():
+    return dict(style={"description_width": "7em"}, layout=W.Layout(width="24em"),
+                continuous_update=False)
+
+
+class Explorer:
+    """The generic pipeline: controls -> configs -> run -> figures.
+
+    base: the Config that controls override (default: the ``figure1`` preset).
+    budget: the most figure1 run-steps one Run may cost. progress: show the trainer's progress
+    bar (tqdm; a widget bar in Jupyter) in the output area while training.
+    values: initial control values by name, e.g. ``GeneralExplorer(steps=1000)``.
+    """
+
+    title = "Explorer"
+    figure_names: tuple = ()
+
+    def __init__(self, base: Config | None = None, budget: float = DEFAULT_BUDGET,
+                 progress: bool = True, **values):
+        self.base = preset("figure1") if base is None else base
+        self.budget = budget
+        self.progress = progress
+        self.controls = self.make_controls()
+        unknown = sorted(set(values) - set(self.controls))
+        if unknown:
+            raise ValueError(f"unknown control {unknown[0]!r}; allowed: {', '.join(self.controls)}")
+        for name, v in values.items():
+            self.controls[name].value = v
+        self.button = W.Button(description="Run", button_style="primary", icon="play",
+                               tooltip="train with these settings and redraw")
+        self.message = W.HTML()
+        self.output = W.Output(layout=W.Layout(min_height="0"))
+        self.images = {n: W.Image(format="png", layout=W.Layout(display="none", max_width="100%"))
+                       for n in self.figure_names}
+        self.result = None          # what the last successful Run computed
+        self.last_configs = None
+        self.fig = {}               # name -> the last matplotlib Figure drawn (closed)
+        self.runs = 0               # successful Runs so far
+        self.button.on_click(self._on_click)
+        for w in self.controls.values():
+            w.observe(self._on_change, names="value")
+        boxes = list(self.controls.values())
+        cols = [W.VBox(boxes[k::3]) for k in range(3)]
+        self.widget = W.VBox([
+            W.HTML(f"<b>{html.escape(self.title)}</b>"),
+            W.HBox(cols, layout=W.Layout(flex_flow="row wrap")),
+            W.HBox([self.button, self.message], layout=W.Layout(align_items="center")),
+            self.output,
+            W.HBox(list(self.images.values()), layout=W.Layout(flex_flow="row wrap")),
+        ])
+        self._on_change()
+
+    # -- what a subclass provides ----------------------------------------------------------
+    def make_controls(self) -> dict:
+        """name -> widget; every widget has a ``value``."""
+        raise NotImplementedError
+
+    def configs(self) -> list:
+        """The configs the current values describe (Config raises ValueError if invalid)."""
+        raise NotImplementedError
+
+    def compute(self, configs):
+        """Train ``configs``; default: one batched sweep (one batch per shape group)."""
+        return sweep.run(configs, progress=self.progress)
+
+    def figures(self, result, configs) -> dict:
+        """name -> matplotlib Figure, drawn from ``result`` with imbacl.plots."""
+        raise NotImplementedError
+
+    def summary(self, result, configs) -> str:
+        """One line of measured numbers shown after a Run."""
+        return ""
+
+    def describe(self, configs) -> str:
+        """One line on what Run would do."""
+        return f"{len(configs)} run(s) x {configs[0].steps} steps"
+
+    # -- the pipeline ----------------------------------------------------------------------
+    def values(self) -> dict:
+        return {n: w.value for n, w in self.controls.items()}
+
+    def check(self) -> list:
+        """The configs of the current values, or ValueError (invalid) / TooBigError (budget)."""
+        configs = self.configs()
+        c = cost(configs)
+        if c > self.budget:
+            raise TooBigError(
+                f"too big: {self.describe(configs)} costs about {c:,.0f} figure1 run-steps, "
+                f"the limit is {self.budget:,.0f} (about {self.budget / RATE:.0f} s); "
+                f"lower steps, m, d or the number of runs")
+        return configs
+
+    def _say(self, text, kind="info"):
+        color = {"info": "#333", "error": "#b00020", "ok": "#1b5e20"}[kind]
+        self.message.value = f'<span style="color:{color}">{html.escape(text)}</span>'
+        self.message_kind, self.message_text = kind, text
+
+    def _on_change(self, change=None):
+        try:
+            configs = self.check()
+        except ValueError as e:
+            self._say(str(e), "error")
+            return
+        c = cost(configs)
+        self._say(f"{self.describe(configs)}: about {c:,.0f} figure1 run-steps "
+                  f"(~{max(c / RATE, 1):.0f} s). Press Run.")
+
+    def run(self) -> bool:
+        """What the Run button does. Returns True when it trained and redrew."""
+        try:
+            configs = self.check()
+        except ValueError as e:
+            self._say(str(e), "error")
+            return False
+        self._say(f"training {self.describe(configs)} ...")
+        self.button.disabled = True
+        self.output.outputs = ()        # clear (also outside a kernel, without escape codes)
+        t0 = time.perf_counter()
+        try:
+            with self.output:
+                result = self.compute(configs)
+            figs = self.figures(result, configs)
+            for name, fig in figs.items():
+                self.fig[name] = fig
+                self.images[name].value = _png(fig)
+                self.images[name].layout.display = None
+        except Exception as e:          # shown in the widget: a UI never throws a traceback
+            self._say(f"{type(e).__name__}: {e}", "error")
+            return False
+        finally:
+            self.button.disabled = False
+        self.result, self.last_configs = result, configs
+        self.runs += 1
+        line = self.summary(result, configs)
+        self._say(f"done in {time.perf_counter() - t0:.1f} s. {line}".strip(), "ok")
+        return True
+
+    def _on_click(self, button=None):
+        try:
+            self.run()
+        except Exception as e:          # pragma: no cover - run() already catches
+            self._say(f"{type(e).__name__}: {e}", "error")
+
+    # -- display ---------------------------------------------------------------------------
+    def _repr_mimebundle_(self, **kwargs):
+        data = self.widget._repr_mimebundle_(**kwargs)
+        data["text/plain"] = f"{type(self).__name__} (press Run to train)"
+        return data
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.values()})"
+
+
+def _log_slider(desc, value, lo, hi, **kw):
+    return W.FloatLogSlider(value=value, base=10, min=np.log10(lo), max=np.log10(hi),
+                            step=0.05, description=desc, readout_format=".3g", **_style(), **kw)
+
+
+class GeneralExplorer(Explorer):
+    """Every main knob, one run: the Figure-1 heatmap (first 13 neurons, squared cosines on the
+    d atoms) and every neuron's projection on its final dominant feature against step."""
+
+    title = "Explorer: train one run and look at its neurons"
+    figure_names = ("heatmap", "trajectories")
+
+    def make_controls(self):
+        b = self.base
+        return {
+            "eps_max": W.FloatSlider(value=b.eps_max, min=0.01, max=0.5, step=0.01,
+                                     description="ε_max", **_style()),
+            "eps_min": W.FloatSlider(value=b.eps_min, min=0.005, max=0.5, step=0.005,
+                                     description="ε_min", readout_format=".3f", **_style()),
+            "n_majority": W.IntSlider(value=b.n_majority, min=0, max=30,
+                                      description="majority", **_style()),
+            "m": W.IntSlider(value=b.m, min=2, max=200, description="neurons m", **_style()),
+            "d": W.IntSlider(value=b.d, min=2, max=b.d1, description="features d", **_style()),
+            "lam": _log_slider("λ", b.lam, 1e-4, 0.3),
+            "tau": _log_slider("τ", b.tau, 0.5, 50),
+            "steps": W.IntSlider(value=b.steps, min=100, max=20_000, step=100,
+                                 description="steps T", **_style()),
+            "seed": W.IntSlider(value=b.seed, min=0, max=99, description="seed", **_style()),
+        }
+
+    def configs(self):
+        v = self.values()
+        return [self.base.replace(**v)]
+
+    def describe(self, configs):
+        c = configs[0]
+        return f"1 run, ρ = {c.rho:.2f}, {c.steps} steps"
+
+    def compute(self, configs):
+        return train(configs, progress=self.progress)
+
+    def figures(self, history, configs):
+        c = configs[0]
+        return {"heatmap": plots.figure1(history.P[0, -1], c.d, c.n_majority,
+                                         title=rf"$\cos^2(w_i, M_j)$ after {c.steps} steps"),
+                "trajectories": plots.trajectories(history, ax=_wide_axes())}
+
+    def summary(self, history, configs):
+        c = configs[0]
+        n = metrics.pure_counts(history.P[0, -1], c.d)
+        maj = n[:c.n_majority].mean() if c.n_majority else float("nan")
+        mino = n[c.n_majority:].mean() if c.n_majority < c.d else float("nan")
+        return (f"Pure neurons per majority feature {maj:.1f}, per minority feature {mino:.1f}; "
+                f"features with a pure neuron: {int((n > 0).sum())} of {c.d}.")
+
+
+class RatioSweepExplorer(Explorer):
+    """rho = eps_min / eps_max over a range (eps_max from the base config), several seeds, one
+    batch: pure neurons per majority and per minority feature against rho."""
+
+    title = "Explorer: pure neurons against the ratio ρ = ε_min / ε_max"
+    figure_names = ("curve",)
+
+    def make_controls(self):
+        return {
+            "rho": W.FloatRangeSlider(value=(0.1, 1.0), min=0.02, max=1.0, step=0.01,
+                                      description="ρ range", **_style()),
+            "points": W.IntSlider(value=5, min=2, max=12, description="ρ values", **_style()),
+            "seeds": W.IntSlider(value=3, min=1, max=16, description="seeds", **_style()),
+            "steps": W.IntSlider(value=min(self.base.steps, 3000), min=100, max=20_000, step=100,
+                                 description="steps T", **_style()),
+        }
+
+    def rhos(self):
+        lo, hi = self.controls["rho"].value
+        return np.geomspace(lo, hi, self.controls["points"].value)
+
+    def configs(self):
+        v = self.values()
+        base = self.base.replace(steps=v["steps"])
+        eps = [float(r * base.eps_max) for r in self.rhos()]
+        return [c for _, c in sweep.grid(base, seeds=v["seeds"], eps_min=eps)]
+
+    def describe(self, configs):
+        return (f"{len(self.rhos())} ρ values x {self.controls['seeds'].value} seeds = "
+                f"{len(configs)} runs of {configs[0].steps} steps")
+
+    def counts(self, result, configs):
+        """Pure neurons per majority / per minority feature, each (n_rho, n_seeds)."""
+        c = configs[0]
+        P = np.stack([result[i].P[0, -1] for i in range(len(result))])
+        n = metrics.pure_counts(P, c.d).reshape(len(self.rhos()), -1, c.d)
+        return n[..., :c.n_majority].mean(-1), n[..., c.n_majority:].mean(-1)
+
+    def figures(self, result, configs):
+        x = np.array([cc.rho for cc in configs[::self.controls["seeds"].value]])
+        maj, mino = self.counts(result, configs)
+        fig = plots.sweep_curve(x, maj, label="majority features", color=plots.MAJ)
+        plots.sweep_curve(x, mino, ax=fig.axes[0], label="minority features", color=plots.MIN,
+                          xlabel=r"$\rho = \epsilon_{min} / \epsilon_{max}$",
+                          ylabel="pure neurons per feature", logx=True)
+        fig.axes[0].set_title(f"mean ± sd over {maj.shape[1]} seeds, {configs[0].steps} steps")
+        return {"curve": fig}
+
+    def summary(self, result, configs):
+        maj, mino = self.counts(result, configs)
+        return (f"Per minority feature: {mino.mean(1)[0]:.2f} at the smallest ρ, "
+                f"{mino.mean(1)[-1]:.2f} at the largest.")
+
+
+class LamEpsExplorer(Explorer):
+    """lam and eps_min (the regularisation threshold): the Figure-1 heatmap of the first seed,
+    and the chosen point on the (lam, eps_min) plane beside the Stage-1 threshold
+    eps = lam d / (C_z log log d) with C_z = 1 (the constant is not known)."""
+
+    title = "Explorer: weight decay λ against the minority frequency ε_min"
+    figure_names = ("heatmap", "plane")
+
+    def make_controls(self):
+        b = self.base
+        return {
+            "lam": _log_slider("λ", b.lam, 1e-4, 0.3),
+            "eps_min": _log_slider("ε_min", b.eps_min, 0.002, 0.5),
+            "seeds": W.IntSlider(value=4, min=1, max=16, description="seeds", **_style()),
+            "steps": W.IntSlider(value=b.steps, min=100, max=20_000, step=100,
+                                 description="steps T", **_style()),
+        }
+
+    def configs(self):
+        v = self.values()
+        base = self.base.replace(lam=v["lam"], eps_min=v["eps_min"], steps=v["steps"])
+        return [c for _, c in sweep.grid(base, seeds=v["seeds"])]
+
+    def describe(self, configs):
+        c = configs[0]
+        return f"λ = {c.lam:.3g}, ε_min = {c.eps_min:.3g}: {len(configs)} seeds x {c.steps} steps"
+
+    def minority_pure(self, result, configs):
+        """Pure neurons per minority feature, one value per seed."""
+        c = configs[0]
+        P = np.stack([result[i].P[0, -1] for i in range(len(result))])
+        return metrics.pure_counts(P, c.d)[:, c.n_majority:].mean(-1)
+
+    def figures(self, result, configs):
+        c = configs[0]
+        heat = plots.figure1(result[0].P[0, -1], c.d, c.n_majority,
+                             title=rf"seed {c.seed}: $\lambda$ = {c.lam:.3g}, "
+                                   rf"$\epsilon_{{min}}$ = {c.eps_min:.3g}")
+        plane = plots.lam_eps_plane(c.d, [c.lam], [c.eps_min],
+                                    [self.minority_pure(result, configs).mean()],
+                                    eps_max=c.eps_max)
+        return {"heatmap": heat, "plane": plane}
+
+    def summary(self, result, configs):
+        c = configs[0]
+        v = self.minority_pure(result, configs)
+        return (f"Pure neurons per minority feature {v.mean():.2f} ± {v.std():.2f} over "
+                f"{len(v)} seeds; threshold ε (C_z = 1) at this λ: "
+                f"{float(theory.eps_threshold(c.lam, c.d)):.3g}.")

@@ -1,0 +1,42 @@
+"""Scaling out: a sweep over a real Dask LocalCluster (processes) equals the in-process sweep;
+the CUDA path runs only where CUDA is available."""
+import numpy as np
+import pytest
+import torch
+
+from imbacl import metrics, preset, sweep, train
+
+
+def _configs():
+    base = preset("smoke", steps=80)
+    return [base.replace(seed=s, eps_min=e) for s in (0, 1) for e in (0.02, 0.05)] + \
+           [preset("smoke", steps=80, m=6, seed=4)]
+
+
+def test_dask_local_cluster_matches_in_process_sweep():
+    distributed = pytest.importorskip("distributed")
+    configs = _configs()
+    here = sweep.run(configs)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        far = sweep.run(configs, executor=client.get_executor(), max_batch=2)
+    assert len(far.histories) == 3          # the 4-run group split in two, plus the m=6 group
+    for a, b in zip(here, far):
+        assert a.configs == b.configs
+        assert np.array_equal(a.P, b.P) and np.array_equal(a.loss, b.loss)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_path_trains_deterministically_and_shows_k2():
+    base = preset("figure1", steps=200)
+    configs = [base.replace(seed=s) for s in range(4)]
+    h1 = train(configs, device="cuda", record_at=[0, 100, 200])
+    h2 = train(configs, device="cuda", record_at=[0, 100, 200])
+    assert np.array_equal(h1.P, h2.P) and h1.meta["device"] == "cuda"
+    alone = train(configs[2], device="cuda", record_at=[0, 100, 200])
+    assert np.allclose(alone.P[0], h1.P[2], rtol=1e-4, atol=1e-6)
+    logg = np.log(metrics.growth(h1.P[:, 0], h1.P[:, 1]))
+    maj = np.median(logg[..., base.majority], axis=(1, 2))
+    mino = np.median(logg[..., base.minority], axis=(1, 2))
+    assert np.all(maj > mino + 0.5)
