@@ -32,11 +32,12 @@ def loss_and_grad(W, A1, A2, b, tau, lam, keep=None, weights=None, gamma=None):
     A1, A2: attention outputs of the two views (R, K, L, d1); b: biases (R, m), not trained;
     tau, lam: (R,) tensors. Only the first view carries gradient (StopGrad on the second).
     Remedies, all None for plain training:
-    keep (R, m): pruning mask; pruned neurons are absent from the similarities, but
-      [choice] still receive the gradient they would get if present (so every parameter keeps
-      being updated and a pruned neuron can come back);
-    weights (R, K): fixed per-pair weights; the loss is sum_k w_k l_k / sum_k w_k;
-    gamma (R,): focal re-weighting, pair k also weighted by (1 - p_kk)^gamma (held constant).
+
+    - keep (R, m): pruning mask; pruned neurons are absent from the similarities, but [choice]
+      still receive the gradient they would get if present (so every parameter keeps being
+      updated and a pruned neuron can come back);
+    - weights (R, K): fixed per-pair weights; the loss is sum_k w_k l_k / sum_k w_k;
+    - gamma (R,): focal re-weighting, pair k also weighted by (1 - p_kk)^gamma (held constant).
     """
     if keep is not None or weights is not None or gamma is not None:
         return _loss_and_grad_remedies(W, A1, A2, b, tau, lam, keep, weights, gamma)
