@@ -69,8 +69,10 @@ class Config:
 
     @property
     def shape_key(self) -> tuple:
-        """Runs can share one batch only if this agrees: the tensor shapes, and which remedy
-        code paths are on (so a run takes the same arithmetic alone or in any batch)."""
+        """The key runs must share to be trained in one batch.
+
+        It holds the tensor shapes and which remedy code paths are on, so that a run takes the
+        same arithmetic alone or in any batch."""
         return tuple(getattr(self, f) for f in SHAPE_FIELDS) + (self.prune_frac > 0, self.reweight)
 
     def replace(self, **overrides) -> "Config":

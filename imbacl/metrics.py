@@ -352,3 +352,48 @@ def race_chance(predicted, P_final, d, min_energy=0.5):
     fin = dominant_feature(P_final, d)[ok]
     return float((np.bincount(pred, minlength=d)[:d] * np.bincount(fin, minlength=d)[:d]).sum()
                  / pred.size ** 2)
+
+
+def alpha_ratio(P, d, n_majority, kappa=0.5, min_energy=0.5):
+    """Mean alpha_ij over (neuron, minority feature in N_i) pairs divided by the mean over
+    (neuron, majority feature in N_i) pairs, per run: shape (...) for P (..., m, d1). Theorem
+    3.3 puts it near eps_min / eps_max. NaN where a run has no pair of either kind."""
+    a = decomposition(P, d, kappa, min_energy)["alpha"]
+    out = []
+    for part in (a[..., n_majority:], a[..., :n_majority]):
+        n = np.isfinite(part).sum((-1, -2))
+        s = np.nansum(part, axis=(-1, -2))
+        out.append(np.where(n > 0, s / np.maximum(n, 1), np.nan))
+    return out[0] / out[1]
+
+
+def race_advantage(P0, Pt, d):
+    """Each feature's measured head start in the init race: the median over neurons of the
+    log-growth ``log |P_ij(t)| / |P_ij(0)|`` of feature j, shape (..., d). One number per feature,
+    shared by every neuron of the run, so no neuron-specific information enters a prediction."""
+    return np.median(np.log(growth(P0, Pt))[..., :d], axis=-2)
+
+
+def init_race_predict(steps, P, d, horizon=1.0, n_majority=None, level=0.5):
+    """Predict every neuron's final dominant feature from its initial projections alone.
+
+    P: (R, S, m, d1) recorded at ``steps``. ``horizon``: None gives ``argmax_j |P_ij(0)|``; a
+    number h gives :func:`init_race` with the head start :func:`race_advantage` measured over
+    [0, h * T1] of the same run (T1 = :func:`stage1_end` at ``level``); ``"majority"`` gives the
+    largest initial projection among the first ``n_majority`` features. Returns (R, m)."""
+    P = np.asarray(P)
+    steps = np.asarray(steps)
+    P0 = P[:, 0]
+    if horizon is None:
+        return init_race(P0, d)
+    if horizon == "majority":
+        if n_majority is None:
+            raise ValueError("horizon='majority' needs n_majority")
+        return np.abs(P0[..., :n_majority]).argmax(-1)
+    T1 = stage1_end(steps, P, d, level)
+    out = []
+    for r in range(len(P)):
+        t = horizon * (T1[r] if np.isfinite(T1[r]) else steps[-1])
+        k = int(np.abs(steps - t).argmin())
+        out.append(init_race(P0[r], d, log_advantage=race_advantage(P0[r], P[r, k], d)))
+    return np.asarray(out)

@@ -298,22 +298,29 @@ def lucky_alignment(steps, P, pairs, d: int, n_majority: int, marks=None, ax=Non
     return fig
 
 
-def alpha_vs_ratio(ratio, alpha, tau=None, fit_slope=None, ax=None):
+def alpha_vs_ratio(ratio, alpha, tau=None, fit_slope=None, ax=None, logy=False):
     """Theorem 3.3's alpha_ij against eps_j / eps_max: every (neuron, feature in N_i) pair as a
-    point, the fitted proportional line ``alpha = fit_slope * ratio`` (when given) and the
+    point (jittered), the mean +- sd at each ratio (black), the proportional law
+    ``alpha = fit_slope * ratio`` (when given; e.g. anchored at the majority mean) and the
     theorem's upper bound ``alpha <= (eps_j / eps_max) tau`` (when ``tau`` is given)."""
     fig, ax = _axes(ax, (5.2, 3.6))
     ratio, alpha = np.asarray(ratio, dtype=float).ravel(), np.asarray(alpha, dtype=float).ravel()
     ok = np.isfinite(ratio) & np.isfinite(alpha)
+    ratio, alpha = ratio[ok], alpha[ok]
     rng = np.random.default_rng(0)
-    jitter = 1 + 0.04 * rng.standard_normal(ok.sum())
-    ax.scatter(ratio[ok] * jitter, alpha[ok], s=8, alpha=0.4, color=MAJ, label=r"$\alpha_{ij}$")
+    jitter = 1 + 0.04 * rng.standard_normal(ratio.size)
+    ax.scatter(ratio * jitter, alpha, s=8, alpha=0.3, color=MAJ, label=r"$\alpha_{ij}$")
+    xs_u = np.unique(ratio)
+    means = [alpha[ratio == x].mean() for x in xs_u]
+    sds = [alpha[ratio == x].std() for x in xs_u]
+    ax.errorbar(xs_u, means, yerr=sds, fmt="D", color="k", ms=5, capsize=3, label="mean $\\pm$ sd")
     xs = np.linspace(0.01, 1.05, 50)
     if fit_slope is not None:
         ax.plot(xs, fit_slope * xs, "k-", lw=1.2,
-                label=rf"fit $\alpha = {fit_slope:.2f}\,\epsilon_j/\epsilon_{{max}}$")
+                label=rf"$\alpha \propto \epsilon_j/\epsilon_{{max}}$ (slope {fit_slope:.2f})")
     if tau is not None:
         ax.plot(xs, tau * xs, "k--", lw=1, label=r"bound $\tau\,\epsilon_j/\epsilon_{max}$")
+    if logy:
         ax.set_yscale("log")
     ax.set_xlabel(r"$\epsilon_j / \epsilon_{max}$")
     ax.set_ylabel(r"$\alpha_{ij} = |\langle w_i, M_j\rangle|,\ j \in \mathcal{N}_i$")
@@ -434,4 +441,35 @@ def heatmap_row(Ps, d: int, n_majority: int, titles, n_neurons: int = 13):
                              layout="constrained", squeeze=False)
     for ax, P, t in zip(axes[0], Ps, titles):
         figure1(P, d, n_majority, n_neurons=n_neurons, ax=ax, title=t)
+    return fig
+
+
+# -- remedies (chapter 9) ------------------------------------------------------------------------
+def remedy_panels(arms, groups, panels, group_label=r"$\rho$", ncols=3, size=(4.2, 2.9)):
+    """Grouped bars: for each panel, one group of bars per arm (remedy), one bar per group value
+    (e.g. rho), height = mean over seeds, error bar = sd.
+
+    panels: list of dicts with ``ylabel`` and ``values`` of shape (len(groups), len(arms), seeds),
+    and optionally ``hline`` (a reference drawn dotted) and ``ylim``."""
+    n = len(panels)
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows),
+                             layout="constrained", squeeze=False)
+    x = np.arange(len(arms))
+    width = 0.8 / len(groups)
+    for ax, p in zip(axes.flat, panels):
+        v = np.asarray(p["values"], dtype=float)
+        for g, label in enumerate(groups):
+            ax.bar(x + (g - (len(groups) - 1) / 2) * width, np.nanmean(v[g], -1), width,
+                   yerr=np.nanstd(v[g], -1), capsize=2, label=f"{group_label} = {label}")
+        if p.get("hline") is not None:
+            ax.axhline(p["hline"], color="k", ls=":", lw=1)
+        if p.get("ylim") is not None:
+            ax.set_ylim(*p["ylim"])
+        ax.set_xticks(x, arms, rotation=35, ha="right", fontsize=8)
+        ax.set_ylabel(p["ylabel"])
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8)
     return fig

@@ -55,3 +55,45 @@ class VerdictTable:
 def verdict_table(rows) -> VerdictTable:
     """rows: Row objects or (claim, measured, verdict[, note]) tuples."""
     return VerdictTable(rows)
+
+
+class SweepTable:
+    """Mean ± sd over seeds of several quantities along one sweep axis; Markdown in the book,
+    aligned plain text in a terminal (and in nbval's comparison)."""
+
+    def __init__(self, x_name, x_values, columns, digits=2):
+        self.x_name, self.x = x_name, list(x_values)
+        self.columns = {k: np.asarray(v, dtype=float) for k, v in columns.items()}
+        for k, v in self.columns.items():
+            if v.ndim != 2 or len(v) != len(self.x):
+                raise ValueError(f"column {k!r} has shape {v.shape}; expected ({len(self.x)}, seeds)")
+        self.digits = digits
+
+    def _cell(self, v):
+        v = v[np.isfinite(v)]
+        if v.size == 0:
+            return "n/a"
+        sd = v.std(ddof=1) if v.size > 1 else 0.0
+        return f"{v.mean():.{self.digits}f} ± {sd:.{self.digits}f}"
+
+    def _rows(self):
+        return [[f"{x:g}" if isinstance(x, (int, float)) else str(x)]
+                + [self._cell(c[i]) for c in self.columns.values()] for i, x in enumerate(self.x)]
+
+    def _repr_markdown_(self):
+        head = [self.x_name] + list(self.columns)
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(r) + " |" for r in self._rows()]
+        return "\n".join(lines)
+
+    def __repr__(self):
+        head = [self.x_name] + list(self.columns)
+        rows = self._rows()
+        w = [max(len(str(r[k])) for r in [head] + rows) for k in range(len(head))]
+        return "\n".join("  ".join(str(c).rjust(w[k]) for k, c in enumerate(r)) for r in [head] + rows)
+
+
+def sweep_table(x_name, x_values, columns, digits=2) -> SweepTable:
+    """A table of mean ± sd over seeds: one row per value of the swept quantity, one column per
+    measured quantity. columns: {name: array (len(x_values), n_seeds)}; NaNs are ignored."""
+    return SweepTable(x_name, x_values, columns, digits)

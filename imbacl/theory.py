@@ -175,6 +175,45 @@ def fit_lam_threshold(eps, lam_star, d) -> dict:
             "rms_power": pw["rms"], "s": s, "eps0": eps0, "rms_affine": rms_aff, "n": len(eps)}
 
 
+def mask_offset(freqs, d1):
+    """``sum_k eps_k / d1``: the frequency every direction loses to the masking augmentation
+    (ours, not the paper's). The two views 2DX and 2(I-D)X never share a coordinate, so their
+    cross-covariance is C - diag(C) with C = M diag(eps) M^T + sigma^2 I: the noise cancels, and
+    removing the diagonal takes about sum_k eps_k / d1 from every direction (M is a random
+    rotation). Stage-1 growth then goes with eps_j - mask_offset, and a direction off the
+    features (eps = 0) decays."""
+    return np.sum(np.asarray(freqs, dtype=float), axis=-1) / d1
+
+
+def lam_threshold_offset(eps, d, offset, C_z=1.0):
+    """The Stage-1 threshold with the mask offset: ``(eps - offset) C_z loglog d / d`` (ours);
+    negative where eps < offset (such a feature decays even at lam = 0)."""
+    return (np.asarray(eps) - offset) * C_z * _loglog(d) / d
+
+
+def fit_stage1_rates(rate, eps, lam, offset, lr, d) -> dict:
+    """Fit measured Stage-1 log-growth rates (per step) of directions with frequencies eps
+    (0 for a non-feature direction) in runs with weight decay lam and mask offset
+    ``offset`` (:func:`mask_offset`) two ways. With ``y = (exp(rate) - 1 + eta lam) / (eta loglog d / d)``:
+
+    - the paper's factor: ``y = C_z eps`` (a line through the origin): returns ``C_z`` and ``rms``;
+    - with the mask offset (ours): ``y = C_z' (eps - k offset)``, k free (the argument of
+      :func:`mask_offset` predicts k = 1): returns ``C_z_offset``, ``k`` and ``rms_offset``.
+
+    All arrays broadcast. rms is that of y (units of C_z eps)."""
+    rate, eps, lam, offset = (a.ravel() for a in np.broadcast_arrays(
+        *(np.asarray(v, dtype=float) for v in (rate, eps, lam, offset))))
+    ok = np.isfinite(rate)
+    rate, eps, lam, offset = rate[ok], eps[ok], lam[ok], offset[ok]
+    y = (np.exp(rate) - 1 + lr * lam) / (lr * _loglog(d) / d)
+    C0 = float((eps * y).sum() / (eps * eps).sum())
+    X = np.stack([eps, offset], axis=1)
+    (c, b), *_ = np.linalg.lstsq(X, y, rcond=None)
+    rms = lambda r: float(np.sqrt(np.mean(r ** 2)))
+    return {"C_z": C0, "rms": rms(y - C0 * eps), "C_z_offset": float(c), "k": float(-b / c),
+            "rms_offset": rms(y - X @ np.array([c, b])), "n": int(len(y))}
+
+
 def stage1_C_z(rate, eps, lr, lam, d) -> dict:
     """C_z from measured Stage-1 log-growth rates (per step) of features with frequencies eps:
     solve ``rate = log(1 - eta lam + eta eps C_z loglog d / d)`` for C_z, then fit

@@ -21,6 +21,24 @@ explorer's ``budget`` is refused with a message before it starts. Costs are coun
 *figure1 run-steps*: one step of one run of the ``figure1`` preset is 1, and a step of a run
 with other shapes costs in proportion to ``m * d1 * batch * seq_len``.
 
+A chapter's own explorer is a subclass with a ``title``, ``figure_names`` and three methods, for
+example::
+
+    class TauExplorer(Explorer):
+        title = "Explorer: the temperature"
+        figure_names = ("heatmap",)
+
+        def make_controls(self):
+            return {"tau": W.FloatLogSlider(value=5, base=10, min=-0.3, max=1.7,
+                                            description="τ")}
+
+        def configs(self):
+            return [self.base.replace(tau=self.controls["tau"].value)]
+
+        def figures(self, result, configs):
+            c = configs[0]
+            return {"heatmap": plots.figure1(result[0].P[0, -1], c.d, c.n_majority)}
+
 This module imports ipywidgets; ``import imbacl`` does not (``imbacl.widgets`` is loaded on
 first use).
 """
@@ -55,7 +73,7 @@ def cost(configs) -> float:
     return sum(c.steps * c.m * c.d1 * c.batch * c.seq_len for c in configs) / FIGURE1_STEP
 
 
-def _png(fig, dpi=80) -> bytes:
+def _png(fig, dpi=90) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)          # never left for the inline backend to show at the next cell
@@ -68,7 +86,7 @@ def _wide_axes(size=(7.2, 3.6)):
 
 
 def _style():
-    return dict(style={"description_width": "7em"}, layout=W.Layout(width="24em"),
+    return dict(style={"description_width": "6em"}, layout=W.Layout(width="auto"),
                 continuous_update=False)
 
 
@@ -99,8 +117,9 @@ class Explorer:
                                tooltip="train with these settings and redraw")
         self.message = W.HTML()
         self.output = W.Output(layout=W.Layout(min_height="0"))
-        self.images = {n: W.Image(format="png", layout=W.Layout(display="none", max_width="100%"))
-                       for n in self.figure_names}
+        self.images = {n: W.Image(format="png", layout=W.Layout(
+            display="none", max_width="100%", height="auto", flex="0 0 auto", object_fit="contain"))
+            for n in self.figure_names}
         self.result = None          # what the last successful Run computed
         self.last_configs = None
         self.fig = {}               # name -> the last matplotlib Figure drawn (closed)
@@ -108,11 +127,11 @@ class Explorer:
         self.button.on_click(self._on_click)
         for w in self.controls.values():
             w.observe(self._on_change, names="value")
-        boxes = list(self.controls.values())
-        cols = [W.VBox(boxes[k::3]) for k in range(3)]
+        grid = W.GridBox(list(self.controls.values()), layout=W.Layout(
+            grid_template_columns="repeat(auto-fill, minmax(19em, 1fr))", grid_gap="0 1em"))
         self.widget = W.VBox([
             W.HTML(f"<b>{html.escape(self.title)}</b>"),
-            W.HBox(cols, layout=W.Layout(flex_flow="row wrap")),
+            grid,
             W.HBox([self.button, self.message], layout=W.Layout(align_items="center")),
             self.output,
             W.HBox(list(self.images.values()), layout=W.Layout(flex_flow="row wrap")),
@@ -379,3 +398,63 @@ class LamEpsExplorer(Explorer):
         return (f"Pure neurons per minority feature {v.mean():.2f} ± {v.std():.2f} over "
                 f"{len(v)} seeds; threshold ε (C_z = 1) at this λ: "
                 f"{float(theory.eps_threshold(c.lam, c.d)):.3g}.")
+
+
+class RemedyExplorer(Explorer):
+    """One remedy setting against the untreated baseline at the same rho and seeds (paired):
+    the Figure-1 heatmap of the treated run (first seed) and the pure neurons per feature,
+    treated vs untreated (chapter 9)."""
+
+    title = "Explorer: a remedy against the untreated baseline"
+    figure_names = ("heatmap", "pure")
+
+    def make_controls(self):
+        b = self.base
+        return {
+            "rho": W.FloatSlider(value=0.3, min=0.05, max=1.0, step=0.05, description="ρ",
+                                 **_style()),
+            "prune_frac": W.FloatSlider(value=b.prune_frac, min=0.0, max=0.9, step=0.05,
+                                        description="prune α", **_style()),
+            "reweight": W.Dropdown(options=["none", "known", "focal"], value="known",
+                                   description="reweight", **_style()),
+            "resample": W.FloatSlider(value=b.resample, min=1.0, max=10.0, step=0.5,
+                                      description="resample", **_style()),
+            "tau": _log_slider("τ", b.tau, 0.5, 50),
+            "seeds": W.IntSlider(value=2, min=1, max=8, description="seeds", **_style()),
+            "steps": W.IntSlider(value=b.steps, min=200, max=10_000, step=100,
+                                 description="steps T", **_style()),
+        }
+
+    def configs(self):
+        v = self.values()
+        base = self.base.replace(eps_min=v["rho"] * self.base.eps_max, steps=v["steps"])
+        treated = dict(prune_frac=v["prune_frac"], reweight=v["reweight"], resample=v["resample"],
+                       tau=v["tau"])
+        return ([base.replace(seed=s) for s in range(v["seeds"])]
+                + [base.replace(seed=s, **treated) for s in range(v["seeds"])])
+
+    def describe(self, configs):
+        n = len(configs) // 2
+        return f"{n} treated + {n} untreated runs, ρ = {configs[0].rho:.2f}, {configs[0].steps} steps"
+
+    def figures(self, result, configs):
+        n, c = len(configs) // 2, configs[-1]
+        pure = np.stack([metrics.pure_counts(h.P[0, -1], c.d) for h in result])   # (2n, d)
+        ax = _wide_axes((6, 3.2))
+        fig, j = ax.figure, np.arange(1, c.d + 1)
+        ax.bar(j - 0.2, pure[:n].mean(0), 0.4, color="0.6", label="untreated")
+        ax.bar(j + 0.2, pure[n:].mean(0), 0.4, color=plots.MIN, label="treated")
+        ax.axvline(c.n_majority + 0.5, color="k", lw=1)
+        ax.set_xticks(j)
+        ax.set_xlabel("feature $j$ (majority | minority)")
+        ax.set_ylabel("pure neurons (mean over seeds)")
+        ax.legend()
+        return {"heatmap": plots.figure1(result[n].P[0, -1], c.d, c.n_majority,
+                                         title=r"treated run: $\cos^2(w_i, M_j)$"),
+                "pure": fig}
+
+    def summary(self, result, configs):
+        n, c = len(configs) // 2, configs[-1]
+        cov = [np.mean([metrics.coverage(h.P[0, -1], c.d)[c.n_majority:].mean()
+                        for h in list(result)[k * n:(k + 1) * n]]) for k in (0, 1)]
+        return f"Minority coverage: untreated {cov[0]:.2f}, treated {cov[1]:.2f}."

@@ -23,7 +23,7 @@ def _config_without_execution() -> Path:
     cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
     cfg.setdefault("execute", {})["execute_notebooks"] = "off"
     path = ROOT / ".config_no_execution.yml"        # beside _config.yml: same relative paths
-    path.write_text(yaml.safe_dump(cfg))
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
 
 

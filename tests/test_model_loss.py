@@ -78,3 +78,12 @@ def test_hand_gradient_matches_finite_differences():
         err = loss.gradient_check(seed)
         assert err["loss_vs_autograd"] < 1e-12 and err["grad_vs_autograd"] < 1e-12
         assert err["grad_vs_finite_diff"] < 1e-7, err
+
+
+def test_fast_brelu_is_bitwise_model_brelu():
+    g = torch.Generator().manual_seed(1)
+    s = torch.randn(4, 50, 7, generator=g)
+    b = torch.rand(4, 1, 7, generator=g)
+    s[0, 0] = b[0, 0]                         # exactly at the edges of the dead zone
+    s[0, 1] = -b[0, 0]
+    assert torch.equal(loss._brelu(s, b), model.brelu(s, b))
