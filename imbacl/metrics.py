@@ -237,7 +237,7 @@ def smallest_passing(x, y, level: float) -> float:
 def imbalance_summary(P, d, n_majority, freqs=None, kappa=0.5, min_cos2=0.5) -> dict:
     """The per-run quantities of the imbalance chapters for final projections P (..., m, d1).
 
-    Returns a dict of arrays over the leading axes: ``set_size`` (mean |N_i|), ``set_size_scaled``
+    Returns a dict of arrays over the leading axes: ``set_size`` (mean ``|N_i|``), ``set_size_scaled``
     (the paper's frequency-scaled N_i of :func:`scaled_feature_sets`; needs ``freqs``),
     ``purity`` (mean over neurons), ``pure_maj`` / ``pure_min`` (pure neurons per majority /
     minority feature), ``cov_maj`` / ``cov_min`` (share of those features with a pure neuron),

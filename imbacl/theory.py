@@ -113,7 +113,7 @@ def fit_ni_bound(rho, d, sizes) -> dict:
     Taking logs, ``log|N_i| - log d = log C - (1 - gamma c0) rho^2 log d``: a line in
     ``rho^2 log d``. The fit absorbs the O(.) constant C and gamma c0. rho, d, sizes broadcast
     (d may be one number); non-positive or non-finite sizes are dropped. Returns
-    dict(C, gamma_c0, slope = -(1 - gamma c0), rms of log |N_i|, n)."""
+    dict(C, gamma_c0, slope = -(1 - gamma c0), rms of log ``|N_i|``, n)."""
     rho, d, sizes = _positive(rho, d, sizes)
     a, b, rms, n = _linfit(rho ** 2 * np.log(d), np.log(sizes) - np.log(d))
     return {"C": float(np.exp(a)), "gamma_c0": 1 + b, "slope": b, "rms": rms, "n": n}
