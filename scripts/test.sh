@@ -11,4 +11,4 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
 fi
 export PATH="$(pwd)/.venv/bin:$PATH"
 .venv/bin/python -m pytest tests chapters --nbval --nbval-sanitize-with tests/sanitize.cfg \
-  --nbval-cell-timeout 600 -p no:cacheprovider "$@"
+  --nbval-cell-timeout 1800 -p no:cacheprovider "$@"
