@@ -56,7 +56,7 @@ def loss_and_grad(W, A1, A2, b, tau, lam, keep=None, weights=None, gamma=None):
     p.diagonal(dim1=1, dim2=2).sub_(1.0)
     g1 = p @ f2 / (K * tau3)                                      # (R, K, m)
     # BReLU'(s) = 1 where |s| > b, else 0; h sums over tokens, so g1 reaches every token.
-    gS = torch.where(S1.abs() > bb, g1.unsqueeze(2), 0.0)          # (R, K, L, m)
+    gS = g1.unsqueeze(2) * (S1.abs() > bb)                         # (R, K, L, m)
     d1 = A1.shape[-1]
     grad = torch.bmm(gS.reshape(R, -1, gS.shape[-1]).transpose(1, 2), A1.reshape(R, -1, d1))
     return loss, grad + lam.reshape(-1, 1, 1) * W

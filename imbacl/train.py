@@ -105,21 +105,31 @@ def train(configs, record_at=None, n_snapshots: int = 100, progress: bool = Fals
         torch.set_num_threads(threads)
     try:
         with torch.no_grad():
-            return _train(configs, record, progress, device)
+            return _train(configs, record, progress, device, threads or 1)
     finally:
         torch.set_num_threads(old_threads)
 
 
-def _train(configs, record, progress, device):
+def _train(configs, record, progress, device, workers=1):
     c0 = configs[0]
     R, T = len(configs), c0.steps
     M = torch.stack([dictionary(c.d1, generator(c.seed, "dictionary", device), device)
                      for c in configs])
     W = torch.stack([init_weights(c.m, c.d1, c.init_std, generator(c.seed, "init", device), device)
                      for c in configs])
+    stream = DataStream(configs, M, transform=lambda X: attention(X, c0.attention), device=device,
+                        workers=workers)
+    try:
+        return _loop(configs, record, progress, device, M, W, stream)
+    finally:
+        stream.close()
+
+
+def _loop(configs, record, progress, device, M, W, stream):
+    c0 = configs[0]
+    R, T = len(configs), c0.steps
     lr, lam, tau = (_stack(configs, n, device) for n in ("lr", "lam", "tau"))
     sigma, c_b = _stack(configs, "sigma", device), _stack(configs, "bias_scale", device)
-    stream = DataStream(configs, M, transform=lambda X: attention(X, c0.attention), device=device)
     prune = _stack(configs, "prune_frac", device) if c0.prune_frac > 0 else None
     gamma = (torch.tensor([c.reweight_gamma if c.reweight == "focal" else 0.0 for c in configs],
                           device=device) if c0.reweight == "focal" else None)

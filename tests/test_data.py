@@ -44,3 +44,26 @@ def test_stream_runs_are_independent_of_their_batch():
     for _ in range(data.CHUNK_STEPS + 3):
         a, b = both.next(), alone.next()
         assert torch.equal(a[0][1], b[0][0]) and torch.equal(a[1][1], b[1][0])
+
+
+def test_stream_matches_the_reference_sampler_for_any_workers_and_block():
+    # The stream's fast path (threads per run, blocks of steps, numpy bit unpacking) must give
+    # the numbers that sample_sequences + random_mask + views give for the same generator.
+    cs = [Config(d=5, d1=40, n_majority=2, seq_len=3, batch=4, seed=s, eps_max=0.3, eps_min=0.2) for s in (0, 1, 2)]
+    M = torch.stack([data.dictionary(40, data.generator(c.seed, "dictionary")) for c in cs])
+    streams = [data.DataStream(cs, M, workers=w) for w in (1, 2)]
+    streams[1].block = 2                                       # several blocks per chunk
+    chunks = [[s.next() for _ in range(data.CHUNK_STEPS)] for s in streams]
+    for r, c in enumerate(cs):
+        g = data.generator(c.seed, "data")
+        X, _ = data.sample_sequences(M[r], torch.tensor(c.freqs), c.sigma,
+                                     (data.CHUNK_STEPS, c.batch, c.seq_len), g)
+        v1, v2 = data.views(X, data.random_mask(tuple(X.shape), g))
+        for t in range(data.CHUNK_STEPS):
+            for got in chunks:
+                assert torch.allclose(got[t][0][r], v1[t], atol=1e-6)
+                assert torch.allclose(got[t][1][r], v2[t], atol=1e-6)
+    for a, b in zip(*chunks):
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    for s in streams:
+        s.close()
