@@ -81,6 +81,45 @@ def sweep_curve(x, values, ax=None, label=None, color=None, xlabel="", ylabel=""
     return fig
 
 
+def run_overview(history, run: int = 0) -> dict:
+    """The general explorer's two figures for one run: the Figure-1 heatmap of the final
+    weights and every neuron's projection on its final dominant feature against step."""
+    c = history.configs[run]
+    heat = figure1(history.P[run, -1], c.d, c.n_majority,
+                   title=rf"$\cos^2(w_i, M_j)$ after {c.steps} steps")
+    traj = trajectories(history, run=run, ax=plt.subplots(figsize=(7.2, 3.6), layout="constrained")[1])
+    return {"heatmap": heat, "trajectories": traj}
+
+
+def pure_vs_ratio(rho, maj, mino, title=None):
+    """Pure neurons per majority and per minority feature against rho (chapter 6 and its
+    explorer). maj, mino: (len(rho), n_seeds)."""
+    fig = sweep_curve(rho, maj, label="majority features", color=MAJ)
+    sweep_curve(rho, mino, ax=fig.axes[0], label="minority features", color=MIN,
+                xlabel=r"$\rho = \epsilon_{min} / \epsilon_{max}$",
+                ylabel="pure neurons per feature", logx=True)
+    fig.axes[0].set_title(title or f"mean ± sd over {np.shape(maj)[1]} seeds")
+    return fig
+
+
+def coverage_vs_width(ms, shares: dict, level: float = 0.8, title=None):
+    """Share of seeds in which every minority feature has a pure neuron, against the number of
+    neurons m (chapter 7 and its explorer). shares: label -> values of len(ms)."""
+    fig, ax = _axes(None, (5, 3.4))
+    for label, v in shares.items():
+        ax.plot(ms, v, "o-", label=label)
+    ax.axhline(level, color="k", ls=":", lw=1, label=f"{level:.0%} of seeds")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ms, [str(m) for m in ms])
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlabel("neurons $m$")
+    ax.set_ylabel("share of seeds, all minority covered")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
 def _axes(ax, size):
     if ax is not None:
         return ax.figure, ax

@@ -11,6 +11,8 @@ Every explorer is one small pipeline, **controls -> configs -> run -> figures**,
 * :class:`GeneralExplorer`: every main knob; the Figure-1 heatmap and the alignment trajectories.
 * :class:`RatioSweepExplorer`: a range of rho = eps_min / eps_max and some seeds; pure neurons
   per majority and per minority feature against rho.
+* :class:`WidthExplorer`: a range of widths m at one rho and lam; the share of seeds in which
+  every minority feature has a pure neuron, against m.
 * :class:`LamEpsExplorer`: lam and eps_min; the Figure-1 heatmap and the point on the
   (lam, eps_min) plane next to the Stage-1 threshold of :func:`imbacl.theory.eps_threshold`.
 
@@ -60,7 +62,8 @@ FIGURE1_STEP = 30 * 36 * 64 * 4          # m * d1 * batch * seq_len of the figur
 DEFAULT_BUDGET = 60_000                  # figure1 run-steps: tens of seconds on 2 CPU cores
 RATE = 2_000                             # figure1 run-steps per second, for the time estimate
 
-__all__ = ["Explorer", "GeneralExplorer", "RatioSweepExplorer", "LamEpsExplorer", "cost",
+__all__ = ["Explorer", "GeneralExplorer", "RatioSweepExplorer", "LamEpsExplorer", "WidthExplorer",
+           "RemedyExplorer", "cost",
            "TooBigError", "FIGURE1_STEP", "DEFAULT_BUDGET"]
 
 
@@ -281,10 +284,7 @@ class GeneralExplorer(Explorer):
         return train(configs, progress=self.progress)
 
     def figures(self, history, configs):
-        c = configs[0]
-        return {"heatmap": plots.figure1(history.P[0, -1], c.d, c.n_majority,
-                                         title=rf"$\cos^2(w_i, M_j)$ after {c.steps} steps"),
-                "trajectories": plots.trajectories(history, ax=_wide_axes())}
+        return plots.run_overview(history)
 
     def summary(self, history, configs):
         c = configs[0]
@@ -336,12 +336,8 @@ class RatioSweepExplorer(Explorer):
     def figures(self, result, configs):
         x = np.array([cc.rho for cc in configs[::self.controls["seeds"].value]])
         maj, mino = self.counts(result, configs)
-        fig = plots.sweep_curve(x, maj, label="majority features", color=plots.MAJ)
-        plots.sweep_curve(x, mino, ax=fig.axes[0], label="minority features", color=plots.MIN,
-                          xlabel=r"$\rho = \epsilon_{min} / \epsilon_{max}$",
-                          ylabel="pure neurons per feature", logx=True)
-        fig.axes[0].set_title(f"mean ± sd over {maj.shape[1]} seeds, {configs[0].steps} steps")
-        return {"curve": fig}
+        return {"curve": plots.pure_vs_ratio(
+            x, maj, mino, title=f"mean ± sd over {maj.shape[1]} seeds, {configs[0].steps} steps")}
 
     def summary(self, result, configs):
         maj, mino = self.counts(result, configs)
@@ -352,10 +348,15 @@ class RatioSweepExplorer(Explorer):
 class LamEpsExplorer(Explorer):
     """lam and eps_min (the regularisation threshold): the Figure-1 heatmap of the first seed,
     and the chosen point on the (lam, eps_min) plane beside the Stage-1 threshold
-    eps = lam d / (C_z log log d) with C_z = 1 (the constant is not known)."""
+    eps = lam d / (C_z log log d); ``C_z`` defaults to 1 (the paper does not give it), chapter 8
+    passes the value it measures."""
 
     title = "Explorer: weight decay λ against the minority frequency ε_min"
     figure_names = ("heatmap", "plane")
+
+    def __init__(self, *args, C_z: float = 1.0, **kwargs):
+        self.C_z = C_z          # the threshold's constant; chapter 8 measures it
+        super().__init__(*args, **kwargs)
 
     def make_controls(self):
         b = self.base
@@ -389,15 +390,73 @@ class LamEpsExplorer(Explorer):
                                    rf"$\epsilon_{{min}}$ = {c.eps_min:.3g}")
         plane = plots.lam_eps_plane(c.d, [c.lam], [c.eps_min],
                                     [self.minority_pure(result, configs).mean()],
-                                    eps_max=c.eps_max)
+                                    eps_max=c.eps_max, C_z=self.C_z)
         return {"heatmap": heat, "plane": plane}
 
     def summary(self, result, configs):
         c = configs[0]
         v = self.minority_pure(result, configs)
         return (f"Pure neurons per minority feature {v.mean():.2f} ± {v.std():.2f} over "
-                f"{len(v)} seeds; threshold ε (C_z = 1) at this λ: "
-                f"{float(theory.eps_threshold(c.lam, c.d)):.3g}.")
+                f"{len(v)} seeds; threshold ε (C_z = {self.C_z:.2g}) at this λ: "
+                f"{float(theory.eps_threshold(c.lam, c.d, self.C_z)):.3g}.")
+
+
+class WidthExplorer(Explorer):
+    """The number of neurons a minority feature needs (chapter 7): widths m = lo, 2 lo, ... hi at
+    one rho and lam, several seeds; the share of seeds in which every minority feature has a
+    pure neuron, against m."""
+
+    title = "Explorer: how many neurons the minority features need"
+    figure_names = ("curve",)
+
+    def make_controls(self):
+        b = self.base
+        return {
+            "rho": W.FloatSlider(value=b.rho, min=0.05, max=1.0, step=0.05, description="ρ",
+                                 **_style()),
+            "lam": _log_slider("λ", b.lam, 1e-4, 0.1),
+            "m": W.IntRangeSlider(value=(4, 32), min=2, max=256, description="m range",
+                                  **_style()),
+            "seeds": W.IntSlider(value=3, min=1, max=16, description="seeds", **_style()),
+            "steps": W.IntSlider(value=min(b.steps, 2000), min=100, max=20_000, step=100,
+                                 description="steps T", **_style()),
+        }
+
+    def widths(self):
+        lo, hi = self.controls["m"].value
+        ms = [lo]
+        while ms[-1] * 2 <= hi:
+            ms.append(ms[-1] * 2)
+        return ms
+
+    def configs(self):
+        v = self.values()
+        base = self.base.replace(eps_min=v["rho"] * self.base.eps_max, lam=v["lam"],
+                                 steps=v["steps"])
+        return [c for _, c in sweep.grid(base, seeds=v["seeds"], m=self.widths())]
+
+    def describe(self, configs):
+        return (f"m = {self.widths()} x {self.controls['seeds'].value} seeds = "
+                f"{len(configs)} runs of {configs[0].steps} steps")
+
+    def shares(self, result, configs):
+        """Per width, the share of seeds with every minority feature covered."""
+        c = configs[0]
+        ok = [bool(metrics.coverage(result[i].P[0, -1], c.d)[c.n_majority:].all())
+              for i in range(len(configs))]
+        return np.asarray(ok, dtype=float).reshape(len(self.widths()), -1).mean(1)
+
+    def figures(self, result, configs):
+        c = configs[0]
+        label = rf"$\rho$ = {c.rho:.2f}, $\lambda$ = {c.lam:.3g}"
+        return {"curve": plots.coverage_vs_width(
+            self.widths(), {label: self.shares(result, configs)},
+            title=f"{self.controls['seeds'].value} seeds, {c.steps} steps")}
+
+    def summary(self, result, configs):
+        m_star = metrics.smallest_passing(self.widths(), self.shares(result, configs), 0.8)
+        found = f"m = {m_star:g}" if np.isfinite(m_star) else "none in this range"
+        return f"Smallest width covering every minority feature in 80% of seeds: {found}."
 
 
 class RemedyExplorer(Explorer):

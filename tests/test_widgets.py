@@ -39,7 +39,8 @@ def test_cost_counts_figure1_run_steps():
     assert w.cost([SMOKE]) == pytest.approx(200 * 12 * 16 * 32 * 4 / w.FIGURE1_STEP)
 
 
-@pytest.mark.parametrize("cls", [w.GeneralExplorer, w.RatioSweepExplorer, w.LamEpsExplorer])
+@pytest.mark.parametrize("cls", [w.GeneralExplorer, w.RatioSweepExplorer, w.LamEpsExplorer,
+                                 w.WidthExplorer, w.RemedyExplorer])
 def test_building_and_displaying_never_trains(cls, monkeypatch):
     _forbid_training(monkeypatch)
     e = cls(base=SMOKE, progress=False)
@@ -202,3 +203,31 @@ def test_remedy_explorer_runs_pairs_and_reports_coverage():
     big.controls["steps"].value = 10_000
     big.controls["seeds"].value = 8
     assert big.message_kind == "error" and "too big" in big.message_text and not big.run()
+
+
+def test_width_explorer_draws_the_covered_share_against_m():
+    e = w.WidthExplorer(base=SMOKE, progress=False, m=(3, 12), seeds=2, steps=200, rho=1.0, lam=0.001)
+    assert e.widths() == [3, 6, 12]
+    configs = e.configs()
+    assert [c.m for c in configs] == [3, 3, 6, 6, 12, 12] and {c.rho for c in configs} == {1.0}
+    e.button.click()
+    assert e.runs == 1 and e.message_kind == "ok", e.message_text
+    line = e.fig["curve"].axes[0].lines[0]
+    np.testing.assert_array_equal(line.get_xdata(), [3, 6, 12])
+    # the curve is the share of seeds whose every minority feature has a pure neuron
+    res = imbacl.sweep.run(configs)
+    ok = [metrics.coverage(res[i].P[0, -1], SMOKE.d)[SMOKE.n_majority:].all() for i in range(6)]
+    np.testing.assert_allclose(line.get_ydata(), np.reshape(ok, (3, 2)).mean(1))
+    assert "Smallest width" in e.message_text
+    e.controls["m"].value = (2, 256)                    # 8 widths x 16 seeds x 20,000 steps
+    e.controls["steps"].value = 20_000
+    e.controls["seeds"].value = 16
+    assert e.message_kind == "error" and "too big" in e.message_text and not e.run()
+
+
+def test_lam_eps_explorer_draws_the_threshold_with_the_given_constant():
+    e = w.LamEpsExplorer(base=SMOKE, progress=False, C_z=3.0, lam=0.001, eps_min=0.05, seeds=1)
+    e.button.click()
+    line = e.fig["plane"].axes[0].lines[0]
+    np.testing.assert_allclose(line.get_ydata(), theory.eps_threshold(line.get_xdata(), SMOKE.d, 3.0))
+    assert "C_z = 3" in e.message_text

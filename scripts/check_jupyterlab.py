@@ -1,0 +1,88 @@
+"""Check an explorer in a real JupyterLab, in headless Chromium: open a chapter, run its explorer
+cell, change a slider, press Run, and wait for the redrawn figure.
+
+    .venv/bin/python scripts/check_jupyterlab.py [chapters/03_stage1.ipynb]
+
+Not part of the test suite (it starts a Jupyter server and a kernel and trains a run); a manual
+check of what the static pages cannot show: that the widgets are live in JupyterLab. Saves
+screenshots to _build/screenshots/jupyterlab_*.png and prints what it saw.
+"""
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "_build" / "screenshots"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main(notebook="chapters/03_stage1.ipynb"):
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
+         "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.ip=127.0.0.1",
+         f"--ServerApp.root_dir={ROOT}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        for _ in range(60):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(1)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"http://127.0.0.1:{port}/lab/tree/{notebook}", wait_until="load")
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+            time.sleep(5)                                   # kernel start
+            # run only the last cell (the explorer): select it, then Shift+Enter
+            cells = page.locator(".jp-Notebook .jp-Cell")
+            last = cells.nth(cells.count() - 1)
+            last.locator(".jp-InputArea-editor").click()
+            page.keyboard.press("Shift+Enter")
+            page.wait_for_selector(".jp-OutputArea .widget-slider", timeout=120_000)
+            out = last.locator(".jp-OutputArea").first
+            n_sliders = out.locator(".widget-slider").count()
+            message = out.locator(".widget-html-content").last.inner_text()
+            # change the seed slider with the keyboard: focus its handle and press the right arrow
+            handle = out.locator(".widget-slider").last.locator(".noUi-handle").first
+            handle.focus()
+            page.keyboard.press("ArrowRight")
+            time.sleep(1)
+            out.locator("button.jupyter-button", has_text="Run").click()
+            page.wait_for_selector(".jp-OutputArea img[src^='blob:'], .jp-OutputArea .widget-image",
+                                   timeout=300_000)
+            deadline = time.time() + 300
+            done = ""
+            while time.time() < deadline:
+                done = out.locator(".widget-html-content").last.inner_text()
+                if done.startswith("done") or "Error" in done:
+                    break
+                time.sleep(2)
+            images = out.locator(".widget-image").count()
+            page.screenshot(path=str(SHOTS / "jupyterlab_explorer.png"), full_page=False)
+            last.screenshot(path=str(SHOTS / "jupyterlab_explorer_cell.png"))
+            browser.close()
+        print(f"JupyterLab {notebook}: {n_sliders} sliders; before Run: {message!r}")
+        print(f"after Run: {done!r}; {images} figure widgets")
+        ok = n_sliders > 0 and done.startswith("done") and images > 0
+        print("OK" if ok else "FAILED")
+        return 0 if ok else 1
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))
