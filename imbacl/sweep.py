@@ -100,7 +100,7 @@ def arrange(points, values):
     points: the (overrides, Config) list of :func:`grid` (a full product, every point with the
     same number of seeds, in grid's order); values: one scalar or array per point, in that
     order. Returns (axes, array): axes maps each axis name to its values, array has shape
-    (len(axis 1), ..., len(axis k), seeds, *value shape)."""
+    (len(axis 1), ..., len(axis k), seeds) followed by the shape of one value."""
     names = list(points[0][0]) if points else []
     axes = {n: list(dict.fromkeys(o[n] for o, _ in points)) for n in names}
     cells = int(np.prod([len(v) for v in axes.values()])) if names else 1
