@@ -7,7 +7,11 @@ One table, all rows measured in this one run of the script:
   one-run-at-a-time PyTorch autograd loop of the same model (the code one would write first);
 - GFLOP/s of the engine, FLOPs counted from the shapes (forward + backward, data and attention
   included), as a fraction of this machine's dense float32 matmul rate measured here too;
-- peak resident memory per run, measured in a fresh subprocess per R.
+- peak resident memory per run, measured in a fresh subprocess per R;
+- with ``--split P``: the same R runs as P worker processes of R/P runs and 1 thread each
+  (imbacl.sweep.run with a process pool, started and warmed up before timing), which uses the
+  cores better than torch's intra-op threads on these small tensors and gives bitwise the same
+  histories.
 """
 import argparse
 import json
@@ -97,6 +101,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", default="1,8,64,256")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--split", type=int, default=0,
+                    help="also time R runs as this many 1-thread worker processes")
     ap.add_argument("--json", help="also write the rows to this JSON file")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -123,8 +129,34 @@ def main():
         rows.append(row)
         print(f"{R:>5} {rate:>19.0f} {row['ratio']:>8.1f} {row['gflops']:>8.2f} "
               f"{100 * row['fraction']:>11.1f}% {mem:>12.2f}")
+    if args.split:
+        rows += split_rows(args, cfg, plain, peak, flops)
     if args.json:
         json.dump(dict(plain=plain, matmul=peak, flops=flops, rows=rows), open(args.json, "w"), indent=1)
+
+
+def split_rows(args, cfg, plain, peak, flops):
+    from concurrent.futures import ProcessPoolExecutor
+    from imbacl import sweep
+    P = args.split
+    print(f"same runs as {P} worker processes x 1 thread (pool started before timing):")
+    rows = []
+    with ProcessPoolExecutor(P) as pool:
+        sweep.run([cfg.replace(steps=10, seed=s) for s in range(P)], executor=pool, max_batch=1,
+                  threads=1)                                   # start and warm the workers
+        for R in (int(r) for r in args.runs.split(",")):
+            if R < P:
+                continue
+            cfgs = [cfg.replace(seed=s) for s in range(R)]
+            dt = timed(lambda: sweep.run(cfgs, executor=pool, max_batch=-(-R // P), threads=1,
+                                         n_snapshots=200))
+            rate = R * args.steps / dt
+            row = dict(R=R, processes=P, rate=rate, ratio=rate / plain, gflops=rate * flops / 1e9,
+                       fraction=rate * flops / peak)
+            rows.append(row)
+            print(f"{R:>5} {rate:>19.0f} {row['ratio']:>8.1f} {row['gflops']:>8.2f} "
+                  f"{100 * row['fraction']:>11.1f}%")
+    return rows
 
 
 if __name__ == "__main__":

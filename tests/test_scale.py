@@ -1,5 +1,7 @@
 """Scaling out: a sweep over a real Dask LocalCluster (processes) equals the in-process sweep;
 the CUDA path runs only where CUDA is available."""
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -17,10 +19,18 @@ def test_dask_local_cluster_matches_in_process_sweep():
     distributed = pytest.importorskip("distributed")
     configs = _configs()
     here = sweep.run(configs)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
-        far = sweep.run(configs, executor=client.get_executor(), max_batch=2)
+    # distributed writes its workers' environment (MALLOC_TRIM_THRESHOLD_=65536, *_NUM_THREADS=1)
+    # into this process's os.environ too; every process started later (the nbval kernels of
+    # the same test run) would inherit it and train about 3x slower. Put it back afterwards.
+    saved = os.environ.copy()
+    try:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as cluster, \
+                distributed.Client(cluster) as client:
+            far = sweep.run(configs, executor=client.get_executor(), max_batch=2)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     assert len(far.histories) == 3          # the 4-run group split in two, plus the m=6 group
     for a, b in zip(here, far):
         assert a.configs == b.configs

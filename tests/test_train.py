@@ -93,3 +93,12 @@ def test_stage1_majority_grows_more_than_minority():
     assert np.all(maj > mino + 0.5), (maj, mino)
     # and the non-feature directions have not grown (eq. 5)
     assert np.all(np.median(logg[..., base.d:], axis=(1, 2)) < 0.1)
+
+
+def test_thread_count_does_not_change_a_bit():
+    # One process with 2 threads, or 2 processes with 1 thread each (benchmarks/engine.py
+    # --split), must give the same numbers; 40 figure1 runs make every tensor large enough for
+    # torch to split its work between threads.
+    cs = [preset("figure1", steps=40, seed=s) for s in range(40)]
+    one, two = train(cs, n_snapshots=5, threads=1), train(cs, n_snapshots=5, threads=2)
+    assert np.array_equal(one.P, two.P) and np.array_equal(one.loss, two.loss)
