@@ -70,10 +70,11 @@ class DataStream:
     of the rarest feature present (R, K) for runs with ``reweight="known"`` (None when no run
     uses them).
 
-    Speed: random numbers are drawn CHUNK_STEPS steps at a time per run, the runs spread over
-    ``workers`` threads (each generator stays in one thread, so the numbers do not depend on
-    the thread count); the arithmetic is done a block of steps at a time, a block small enough
-    to stay in cache and reuse its buffers. Neither choice changes a single bit of the data.
+    Speed: random numbers are drawn CHUNK_STEPS steps at a time per run into buffers kept from
+    chunk to chunk, the runs spread over ``workers`` threads (each generator stays in one
+    thread, so the numbers do not depend on the thread count); the arithmetic is done a block
+    of steps at a time, a block small enough to stay in cache. Neither choice changes a single
+    bit of the data.
     """
 
     # Elements of one view that a block of steps may hold (about 4 MB of float32).
@@ -151,9 +152,12 @@ class DataStream:
         return self.transform(V1), self.transform(X2 - V1), weights
 
     def _unpack(self, words):
-        w32 = words.cpu().numpy().astype(np.uint32).view(np.uint8)
+        if words.device.type != "cpu":          # stay on the device: the same bits, by shifts
+            bits = (words.unsqueeze(-1) >> torch.arange(32, device=words.device)) & 1
+            return bits.flatten(-2)[..., :self.d1].float()
+        w32 = words.numpy().astype(np.uint32).view(np.uint8)
         bits = np.unpackbits(w32.reshape(*words.shape[:-1], -1), axis=-1, bitorder="little")
-        return torch.from_numpy(bits[..., :self.d1]).to(device=self.device, dtype=torch.float32)
+        return torch.from_numpy(bits[..., :self.d1]).to(torch.float32)
 
     def _resampled(self, r, gen, shape, n_words):
         """Re-sampling: sequences holding a minority feature are always kept, the others with

@@ -67,3 +67,13 @@ def test_stream_matches_the_reference_sampler_for_any_workers_and_block():
         assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     for s in streams:
         s.close()
+
+
+def test_mask_unpacking_is_the_same_by_numpy_and_by_shifts():
+    # the CPU path (numpy) and the device path (torch shifts) must read the same bits
+    g = torch.Generator().manual_seed(3)
+    words = torch.randint(0, 2 ** 32, (5, 7, 2), generator=g, dtype=torch.int64)
+    c = Config(d=5, d1=40, n_majority=2)
+    stream = data.DataStream([c], torch.eye(40)[None])
+    bits = ((words.unsqueeze(-1) >> torch.arange(32)) & 1).flatten(-2)[..., :40].float()
+    assert torch.equal(stream._unpack(words), bits)
