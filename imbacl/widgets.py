@@ -93,6 +93,14 @@ def _style():
                 continuous_update=False)
 
 
+def _seeds_slider(value, hi=16):
+    return W.IntSlider(value=value, min=1, max=hi, description="seeds", **_style())
+
+
+def _steps_slider(value, lo=100, hi=20_000):
+    return W.IntSlider(value=value, min=lo, max=hi, step=100, description="steps T", **_style())
+
+
 class Explorer:
     """The generic pipeline: controls -> configs -> run -> figures.
 
@@ -267,8 +275,7 @@ class GeneralExplorer(Explorer):
             "d": W.IntSlider(value=b.d, min=2, max=b.d1, description="features d", **_style()),
             "lam": _log_slider("λ", b.lam, 1e-4, 0.3),
             "tau": _log_slider("τ", b.tau, 0.5, 50),
-            "steps": W.IntSlider(value=b.steps, min=100, max=20_000, step=100,
-                                 description="steps T", **_style()),
+            "steps": _steps_slider(b.steps),
             "seed": W.IntSlider(value=b.seed, min=0, max=99, description="seed", **_style()),
         }
 
@@ -307,9 +314,8 @@ class RatioSweepExplorer(Explorer):
             "rho": W.FloatRangeSlider(value=(0.1, 1.0), min=0.02, max=1.0, step=0.01,
                                       description="ρ range", **_style()),
             "points": W.IntSlider(value=5, min=2, max=12, description="ρ values", **_style()),
-            "seeds": W.IntSlider(value=3, min=1, max=16, description="seeds", **_style()),
-            "steps": W.IntSlider(value=min(self.base.steps, 3000), min=100, max=20_000, step=100,
-                                 description="steps T", **_style()),
+            "seeds": _seeds_slider(3),
+            "steps": _steps_slider(min(self.base.steps, 3000)),
         }
 
     def rhos(self):
@@ -363,9 +369,8 @@ class LamEpsExplorer(Explorer):
         return {
             "lam": _log_slider("λ", b.lam, 1e-4, 0.3),
             "eps_min": _log_slider("ε_min", b.eps_min, 0.002, 0.5),
-            "seeds": W.IntSlider(value=4, min=1, max=16, description="seeds", **_style()),
-            "steps": W.IntSlider(value=b.steps, min=100, max=20_000, step=100,
-                                 description="steps T", **_style()),
+            "seeds": _seeds_slider(4),
+            "steps": _steps_slider(b.steps),
         }
 
     def configs(self):
@@ -417,9 +422,8 @@ class WidthExplorer(Explorer):
             "lam": _log_slider("λ", b.lam, 1e-4, 0.1),
             "m": W.IntRangeSlider(value=(4, 32), min=2, max=256, description="m range",
                                   **_style()),
-            "seeds": W.IntSlider(value=3, min=1, max=16, description="seeds", **_style()),
-            "steps": W.IntSlider(value=min(b.steps, 2000), min=100, max=20_000, step=100,
-                                 description="steps T", **_style()),
+            "seeds": _seeds_slider(3),
+            "steps": _steps_slider(min(b.steps, 2000)),
         }
 
     def widths(self):
@@ -479,9 +483,8 @@ class RemedyExplorer(Explorer):
             "resample": W.FloatSlider(value=b.resample, min=1.0, max=10.0, step=0.5,
                                       description="resample", **_style()),
             "tau": _log_slider("τ", b.tau, 0.5, 50),
-            "seeds": W.IntSlider(value=2, min=1, max=8, description="seeds", **_style()),
-            "steps": W.IntSlider(value=b.steps, min=200, max=10_000, step=100,
-                                 description="steps T", **_style()),
+            "seeds": _seeds_slider(2, hi=8),
+            "steps": _steps_slider(b.steps, lo=200, hi=10_000),
         }
 
     def configs(self):
