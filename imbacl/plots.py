@@ -240,7 +240,7 @@ def lam_eps_plane(d: int, lam, eps, values=None, eps_max=None, C_z: float = 1.0,
     thr = theory.eps_threshold(grid, d, C_z)
     lo = min(2e-3, eps.min() / 2)
     ax.plot(grid, thr, "k--", lw=1.5,
-            label=rf"$\epsilon = \lambda d / (C_z \log\log d)$, $C_z$ = {C_z:g}")
+            label=rf"$\epsilon = \lambda d / (C_z \log\log d)$, $C_z$ = {C_z:.3g}")
     ax.fill_between(grid, lo, thr, color=NOISE, alpha=0.25, label="no Stage-1 growth (theory)")
     if eps_max is not None:
         ax.axhline(eps_max, color=MAJ, ls=":", lw=1.5, label=r"$\epsilon_{max}$")
