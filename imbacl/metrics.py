@@ -60,6 +60,12 @@ def coverage(P, d, kappa=0.5, min_cos2=0.5):
     return pure_counts(P, d, kappa, min_cos2) > 0
 
 
+def minority_covered(P, d, n_majority, kappa=0.5, min_cos2=0.5):
+    """Boolean (...): every minority feature (j >= n_majority) has a pure neuron (chapter 7's
+    criterion for enough width)."""
+    return coverage(P, d, kappa, min_cos2)[..., n_majority:].all(-1)
+
+
 def lucky_neurons(P, d, min_cos2=0.5):
     """Boolean (..., m, d): ``|<w_i, M_j>| >= sqrt(min_cos2) ||w_i||`` (Theorem 3.2's Omega(1))."""
     return cos2(P, d) >= min_cos2

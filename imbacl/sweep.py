@@ -121,6 +121,14 @@ def arrange(points, values):
     return axes, arr.reshape(*(len(v) for v in axes.values()), seeds, *arr.shape[1:])
 
 
+def find(points, seed: int = 0, **overrides) -> int:
+    """Index in ``points`` (from :func:`grid`) of the run with these grid values and seed."""
+    for k, (o, c) in enumerate(points):
+        if o == overrides and c.seed == seed:
+            return k
+    raise ValueError(f"no point with {overrides} and seed {seed} in the grid")
+
+
 def final_projections(result: SweepResult, step: int = -1) -> list:
     """Every run's projections P (m, d1) at one snapshot (default: the last), in config order."""
     return [result.histories[g].P[r, step] for g, r in result.index]

@@ -446,7 +446,7 @@ class WidthExplorer(Explorer):
     def shares(self, result, configs):
         """Per width, the share of seeds with every minority feature covered."""
         c = configs[0]
-        ok = [bool(metrics.coverage(result[i].P[0, -1], c.d)[c.n_majority:].all())
+        ok = [metrics.minority_covered(result[i].P[0, -1], c.d, c.n_majority)
               for i in range(len(configs))]
         return np.asarray(ok, dtype=float).reshape(len(self.widths()), -1).mean(1)
 

@@ -71,3 +71,12 @@ def test_module_entry_point_exit_code():
     p = subprocess.run([sys.executable, "-m", "imbacl", "run", "--preset", "smoke",
                         "--set", "steps=20"], capture_output=True, text=True)
     assert p.returncode == 0 and "seed" in p.stdout
+
+
+def test_find_locates_a_grid_point_and_refuses_a_missing_one():
+    from imbacl import preset, sweep
+    points = sweep.grid(preset("smoke"), seeds=2, lam=[0.0, 0.01], eps_min=[0.02, 0.05])
+    k = sweep.find(points, lam=0.01, eps_min=0.02, seed=1)
+    assert points[k][0] == {"lam": 0.01, "eps_min": 0.02} and points[k][1].seed == 1
+    with pytest.raises(ValueError, match="no point"):
+        sweep.find(points, lam=0.3, eps_min=0.02)

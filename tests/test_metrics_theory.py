@@ -69,3 +69,16 @@ def test_report_formatting_and_verdicts():
     assert "b\\|c" in md and "**does not hold**" in md and "DOES NOT HOLD (tau > 1)" in repr(t)
     with pytest.raises(ValueError, match="verdict='maybe'"):
         report.Row("a", "1", "maybe")
+
+
+def test_minority_covered_needs_a_pure_neuron_on_every_minority_feature():
+    from imbacl import metrics
+    d, d1 = 3, 5
+    P = np.zeros((3, d1))
+    P[0, 0] = P[1, 1] = 1.0                              # pure neurons on features 0 and 1
+    P[2, 2], P[2, 3] = 0.3, 1.0                          # feature 2 only weakly, under noise
+    assert metrics.minority_covered(P, d, n_majority=2) == False   # noqa: E712
+    assert metrics.minority_covered(P, d, n_majority=1) == False   # noqa: E712
+    P[2, 3] = 0.0
+    assert metrics.minority_covered(P, d, n_majority=1) and metrics.minority_covered(
+        np.stack([P, P]), d, n_majority=1).tolist() == [True, True]
