@@ -11,20 +11,33 @@ One table, all rows measured in this one run of the script:
 - with ``--split P``: the same R runs as P worker processes of R/P runs and 1 thread each
   (imbacl.sweep.run with a process pool, started and warmed up before timing), which uses the
   cores better than torch's intra-op threads on these small tensors and gives bitwise the same
-  histories.
+  histories;
+- with ``--compile R``: R runs with ``torch.compile`` applied to the attention layer, to the loss
+  and gradient, and to both (the engine does not use it: this measures whether it would pay),
+  with the compile time and how far the final weights move from the engine's own.
 """
 import argparse
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+
+if "--compile" in sys.argv and "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+    # Cold compiles: a fresh inductor cache (its precompiled headers too), removed at exit.
+    # Set before torch is imported, which is when inductor reads it.
+    _CACHE = tempfile.TemporaryDirectory()
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = _CACHE.name
 
 import torch
 
 import imbacl
 from imbacl import preset
+
+TRAIN = sys.modules["imbacl.train"]       # the module; ``imbacl.train`` is the function
 
 
 def plain_loop(cfg, steps):
@@ -103,6 +116,8 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--split", type=int, default=0,
                     help="also time R runs as this many 1-thread worker processes")
+    ap.add_argument("--compile", type=int, default=0, metavar="R",
+                    help="also time R runs with torch.compile on the attention and/or the loss")
     ap.add_argument("--json", help="also write the rows to this JSON file")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -131,6 +146,8 @@ def main():
               f"{100 * row['fraction']:>11.1f}% {mem:>12.2f}")
     if args.split:
         rows += split_rows(args, cfg, plain, peak, flops)
+    if args.compile:
+        rows += compile_rows(args, cfg, plain, peak, flops)
     if args.json:
         json.dump(dict(plain=plain, matmul=peak, flops=flops, rows=rows), open(args.json, "w"), indent=1)
 
@@ -157,6 +174,49 @@ def split_rows(args, cfg, plain, peak, flops):
             print(f"{R:>5} {rate:>19.0f} {row['ratio']:>8.1f} {row['gflops']:>8.2f} "
                   f"{100 * row['fraction']:>11.1f}%")
     return rows
+
+
+def compile_rows(args, cfg, plain, peak, flops):
+    """The engine with torch.compile swapped in for its attention and/or its loss and gradient.
+
+    The trainer looks both functions up in its module's globals at call time, so replacing them
+    there for the duration of a row is enough; they are restored after each row. The first row
+    compiles cold (see the cache set at the top); later rows reuse what it cached."""
+    import warnings
+    warnings.filterwarnings("ignore", category=FutureWarning, module="torch")   # inductor's own
+    R = args.compile
+    cfgs = [cfg.replace(seed=s) for s in range(R)]
+    eager = imbacl.train(cfgs, n_snapshots=2, threads=args.threads)
+    print(f"R = {R} with torch.compile (dynamic=False; compile = the first training call, "
+          f"which compiles; drift = max |W - W_engine| / max |W_engine| after {args.steps} steps):")
+    print(f"{'compiled':>18} {'compile s':>10} {'run-steps/s':>12} {'x plain':>8} "
+          f"{'% of matmul':>12} {'drift':>9}")
+    originals = {name: getattr(TRAIN, name) for name in ("attention", "loss_and_grad")}
+    return [compile_row(args, cfgs, eager, parts, originals, plain, peak, flops)
+            for parts in (("attention",), ("loss_and_grad",), ("attention", "loss_and_grad"))]
+
+
+def compile_row(args, cfgs, eager, parts, originals, plain, peak, flops):
+    torch._dynamo.reset()                          # every row pays its own compilation
+    for name in parts:
+        setattr(TRAIN, name, torch.compile(originals[name], dynamic=False))
+    try:
+        t = time.perf_counter()
+        h = imbacl.train(cfgs, n_snapshots=2, threads=args.threads)
+        first = time.perf_counter() - t
+        dt = timed(lambda: imbacl.train(cfgs, n_snapshots=200, threads=args.threads))
+    finally:
+        for name in parts:
+            setattr(TRAIN, name, originals[name])
+    R = len(cfgs)
+    rate = R * args.steps / dt
+    drift = float(abs(h.W - eager.W).max() / abs(eager.W).max())
+    label = " + ".join("loss" if p == "loss_and_grad" else p for p in parts)
+    row = dict(R=R, compiled=label, compile_s=first, rate=rate, ratio=rate / plain,
+               fraction=rate * flops / peak, drift=drift)
+    print(f"{label:>18} {first:>10.1f} {rate:>12.0f} {row['ratio']:>8.1f} "
+          f"{100 * row['fraction']:>11.1f}% {drift:>9.1e}")
+    return row
 
 
 if __name__ == "__main__":
