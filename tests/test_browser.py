@@ -17,17 +17,14 @@ import http.server
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 import yaml
+from conftest import ROOT, build_committed_book
 
-ROOT = Path(__file__).resolve().parents[1]
 BUILD = Path(os.environ.get("IMBACL_BOOK_BUILD", ROOT / "_build"))
 HTML = BUILD / "html"
 SHOTS = BUILD / "screenshots"
@@ -86,19 +83,7 @@ def site():
     """The built book served over http on a free port of 127.0.0.1."""
     why = _stale()
     if why:
-        # as tests/test_book.py does: from the committed notebooks, without executing them
-        exe = Path(sys.executable).with_name("jupyter-book")
-        exe = str(exe) if exe.exists() else shutil.which("jupyter-book")
-        cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
-        cfg.setdefault("execute", {})["execute_notebooks"] = "off"
-        config = ROOT / ".config_browser_test.yml"     # beside _config.yml: same relative paths
-        config.write_text(yaml.safe_dump(cfg, sort_keys=False))
-        try:
-            p = subprocess.run([exe, "build", str(ROOT), "--path-output", str(BUILD.parent),
-                                "-W", "-n", "--keep-going", "--config", str(config)],
-                               capture_output=True, text=True, timeout=3600)
-        finally:
-            config.unlink()
+        p = build_committed_book(BUILD.parent)      # as tests/test_book.py builds it
         assert p.returncode == 0, f"building the book ({why}) failed:\n{(p.stdout + p.stderr)[-3000:]}"
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
