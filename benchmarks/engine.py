@@ -4,7 +4,9 @@
 
 One table, all rows measured in this one run of the script:
 - steps x runs per second of imbacl.train at R runs of the figure1 preset, next to a plain
-  one-run-at-a-time PyTorch autograd loop of the same model (the code one would write first);
+  one-run-at-a-time PyTorch autograd loop of the same model (the code one would write first),
+  run in a fresh process in turn with each row's timed runs, so that a drifting machine speed
+  moves both sides of the ratio alike;
 - GFLOP/s of the engine, FLOPs counted from the shapes (forward + backward, data and attention
   included), as a fraction of this machine's dense float32 matmul rate measured here too;
 - peak resident memory per run, measured in a fresh subprocess per R;
@@ -86,16 +88,29 @@ def matmul_rate(threads, n=1024, reps=20):
     return 2 * n ** 3 * reps / (time.perf_counter() - t)
 
 
-def timed(fn, repeats=3):
+def timed(fn, repeats=3, beside=None):
     """Best of ``repeats`` timed calls after a warm-up: a shared machine only ever slows a run
-    down, so the minimum is the least disturbed measurement."""
+    down, so the minimum is the least disturbed measurement. ``beside``, a function that returns
+    seconds it measured itself, is called in turn with fn (so that a ratio of the two is not
+    moved by the machine speeding up or slowing down); then the best of both is returned."""
     fn()                                               # warm-up (allocations, thread pool)
-    best = float("inf")
+    best, other = float("inf"), float("inf")
     for _ in range(repeats):
         t = time.perf_counter()
         fn()
         best = min(best, time.perf_counter() - t)
-    return best
+        if beside is not None:
+            other = min(other, beside())
+    return best if beside is None else (best, other)
+
+
+def plain_in_fresh_process(args):
+    """Seconds of the plain loop, best of 3, in a fresh process as a researcher's own script would
+    run it (not in this one, whose heap and threads the engine's large runs have shaped)."""
+    out = subprocess.run([sys.executable, __file__, "--plain-only", "--steps", str(args.steps),
+                          "--threads", str(args.threads)],
+                         capture_output=True, text=True, check=True)
+    return args.steps / float(out.stdout.strip().splitlines()[-1])
 
 
 def peak_rss_mb(R, steps, threads, snapshots):
@@ -119,10 +134,21 @@ def main():
     ap.add_argument("--compile", type=int, default=0, metavar="R",
                     help="also time R runs with torch.compile on the attention and/or the loss")
     ap.add_argument("--json", help="also write the rows to this JSON file")
+    ap.add_argument("--plain-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cfg = preset("figure1", steps=args.steps)
-    plain = args.steps / timed(lambda: plain_loop(cfg, args.steps))
+
+    if args.plain_only:
+        print(args.steps / timed(lambda: plain_loop(cfg, args.steps)))
+        return
+
+    def beside_plain(fn):
+        """Best seconds of fn, and the plain loop's steps/s measured in turn with it."""
+        dt, dp = timed(fn, beside=lambda: plain_in_fresh_process(args))
+        return dt, args.steps / dp
+
+    plain = args.steps / plain_in_fresh_process(args)
     peak = matmul_rate(args.threads)
     flops = flops_per_run_step(cfg)
     base_mb = peak_rss_mb(0, args.steps, args.threads, 200) if args.device == "cpu" else float("nan")
@@ -130,29 +156,31 @@ def main():
           f"{args.steps} steps, {args.threads} threads, torch {torch.__version__}, device {args.device}")
     print(f"plain autograd loop: {plain:.0f} steps/s;  dense fp32 matmul: {peak / 1e9:.1f} GFLOP/s;  "
           f"{flops / 1e6:.2f} MFLOP per run-step")
-    print(f"{'R':>5} {'engine run-steps/s':>19} {'x plain':>8} {'GFLOP/s':>8} {'% of matmul':>12} "
-          f"{'peak MB/run':>12}")
+    print("every row's 'x plain' divides by the plain loop run in turn with that row ('plain')")
+    print(f"{'R':>5} {'engine run-steps/s':>19} {'plain':>6} {'x plain':>8} {'GFLOP/s':>8} "
+          f"{'% of matmul':>12} {'peak MB/run':>12}")
     rows = []
     for R in (int(r) for r in args.runs.split(",")):
         cfgs = [cfg.replace(seed=s) for s in range(R)]
-        dt = timed(lambda: imbacl.train(cfgs, n_snapshots=200, threads=args.threads, device=args.device))
+        dt, plain_here = beside_plain(
+            lambda: imbacl.train(cfgs, n_snapshots=200, threads=args.threads, device=args.device))
         rate = R * args.steps / dt
         mem = ((peak_rss_mb(R, args.steps, args.threads, 200) - base_mb) / R
                if args.device == "cpu" else float("nan"))
-        row = dict(R=R, rate=rate, ratio=rate / plain, gflops=rate * flops / 1e9,
-                   fraction=rate * flops / peak, mb_per_run=mem)
+        row = dict(R=R, rate=rate, plain=plain_here, ratio=rate / plain_here,
+                   gflops=rate * flops / 1e9, fraction=rate * flops / peak, mb_per_run=mem)
         rows.append(row)
-        print(f"{R:>5} {rate:>19.0f} {row['ratio']:>8.1f} {row['gflops']:>8.2f} "
+        print(f"{R:>5} {rate:>19.0f} {plain_here:>6.0f} {row['ratio']:>8.1f} {row['gflops']:>8.2f} "
               f"{100 * row['fraction']:>11.1f}% {mem:>12.2f}")
     if args.split:
-        rows += split_rows(args, cfg, plain, peak, flops)
+        rows += split_rows(args, cfg, beside_plain, peak, flops)
     if args.compile:
-        rows += compile_rows(args, cfg, plain, peak, flops)
+        rows += compile_rows(args, cfg, beside_plain, peak, flops)
     if args.json:
         json.dump(dict(plain=plain, matmul=peak, flops=flops, rows=rows), open(args.json, "w"), indent=1)
 
 
-def split_rows(args, cfg, plain, peak, flops):
+def split_rows(args, cfg, beside_plain, peak, flops):
     from concurrent.futures import ProcessPoolExecutor
     from imbacl import sweep
     P = args.split
@@ -165,18 +193,18 @@ def split_rows(args, cfg, plain, peak, flops):
             if R < P:
                 continue
             cfgs = [cfg.replace(seed=s) for s in range(R)]
-            dt = timed(lambda: sweep.run(cfgs, executor=pool, max_batch=-(-R // P), threads=1,
-                                         n_snapshots=200))
+            dt, plain = beside_plain(lambda: sweep.run(
+                cfgs, executor=pool, max_batch=-(-R // P), threads=1, n_snapshots=200))
             rate = R * args.steps / dt
-            row = dict(R=R, processes=P, rate=rate, ratio=rate / plain, gflops=rate * flops / 1e9,
-                       fraction=rate * flops / peak)
+            row = dict(R=R, processes=P, rate=rate, plain=plain, ratio=rate / plain,
+                       gflops=rate * flops / 1e9, fraction=rate * flops / peak)
             rows.append(row)
-            print(f"{R:>5} {rate:>19.0f} {row['ratio']:>8.1f} {row['gflops']:>8.2f} "
+            print(f"{R:>5} {rate:>19.0f} {plain:>6.0f} {row['ratio']:>8.1f} {row['gflops']:>8.2f} "
                   f"{100 * row['fraction']:>11.1f}%")
     return rows
 
 
-def compile_rows(args, cfg, plain, peak, flops):
+def compile_rows(args, cfg, beside_plain, peak, flops):
     """The engine with torch.compile swapped in for its attention and/or its loss and gradient.
 
     The trainer looks both functions up in its module's globals at call time, so replacing them
@@ -189,14 +217,14 @@ def compile_rows(args, cfg, plain, peak, flops):
     eager = imbacl.train(cfgs, n_snapshots=2, threads=args.threads)
     print(f"R = {R} with torch.compile (dynamic=False; compile = the first training call, "
           f"which compiles; drift = max |W - W_engine| / max |W_engine| after {args.steps} steps):")
-    print(f"{'compiled':>18} {'compile s':>10} {'run-steps/s':>12} {'x plain':>8} "
+    print(f"{'compiled':>18} {'compile s':>10} {'run-steps/s':>12} {'plain':>6} {'x plain':>8} "
           f"{'% of matmul':>12} {'drift':>9}")
     originals = {name: getattr(TRAIN, name) for name in ("attention", "loss_and_grad")}
-    return [compile_row(args, cfgs, eager, parts, originals, plain, peak, flops)
+    return [compile_row(args, cfgs, eager, parts, originals, beside_plain, peak, flops)
             for parts in (("attention",), ("loss_and_grad",), ("attention", "loss_and_grad"))]
 
 
-def compile_row(args, cfgs, eager, parts, originals, plain, peak, flops):
+def compile_row(args, cfgs, eager, parts, originals, beside_plain, peak, flops):
     torch._dynamo.reset()                          # every row pays its own compilation
     for name in parts:
         setattr(TRAIN, name, torch.compile(originals[name], dynamic=False))
@@ -204,7 +232,7 @@ def compile_row(args, cfgs, eager, parts, originals, plain, peak, flops):
         t = time.perf_counter()
         h = imbacl.train(cfgs, n_snapshots=2, threads=args.threads)
         first = time.perf_counter() - t
-        dt = timed(lambda: imbacl.train(cfgs, n_snapshots=200, threads=args.threads))
+        dt, plain = beside_plain(lambda: imbacl.train(cfgs, n_snapshots=200, threads=args.threads))
     finally:
         for name in parts:
             setattr(TRAIN, name, originals[name])
@@ -212,9 +240,9 @@ def compile_row(args, cfgs, eager, parts, originals, plain, peak, flops):
     rate = R * args.steps / dt
     drift = float(abs(h.W - eager.W).max() / abs(eager.W).max())
     label = " + ".join("loss" if p == "loss_and_grad" else p for p in parts)
-    row = dict(R=R, compiled=label, compile_s=first, rate=rate, ratio=rate / plain,
+    row = dict(R=R, compiled=label, compile_s=first, rate=rate, plain=plain, ratio=rate / plain,
                fraction=rate * flops / peak, drift=drift)
-    print(f"{label:>18} {first:>10.1f} {rate:>12.0f} {row['ratio']:>8.1f} "
+    print(f"{label:>18} {first:>10.1f} {rate:>12.0f} {plain:>6.0f} {row['ratio']:>8.1f} "
           f"{100 * row['fraction']:>11.1f}% {drift:>9.1e}")
     return row
 
