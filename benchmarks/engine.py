@@ -105,8 +105,8 @@ def timed(fn, repeats=3, beside=None):
 
 
 def plain_in_fresh_process(args):
-    """Seconds of the plain loop, best of 3, in a fresh process as a researcher's own script would
-    run it (not in this one, whose heap and threads the engine's large runs have shaped)."""
+    """Seconds of the plain loop, best of 3, in a fresh process, as a researcher's own script would
+    run it (not after the engine's large runs in this one)."""
     out = subprocess.run([sys.executable, __file__, "--plain-only", "--steps", str(args.steps),
                           "--threads", str(args.threads)],
                          capture_output=True, text=True, check=True)
