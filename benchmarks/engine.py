@@ -104,6 +104,13 @@ def timed(fn, repeats=3, beside=None):
     return best if beside is None else (best, other)
 
 
+def row(R, steps, dt, plain, flops, peak, **extra):
+    """One table row: R runs of ``steps`` steps in ``dt`` seconds beside a plain rate."""
+    rate = R * steps / dt
+    return dict(R=R, rate=rate, plain=plain, ratio=rate / plain, gflops=rate * flops / 1e9,
+                fraction=rate * flops / peak, **extra)
+
+
 def plain_in_fresh_process(args):
     """Seconds of the plain loop, best of 3, in a fresh process, as a researcher's own script would
     run it (not after the engine's large runs in this one)."""
@@ -164,14 +171,12 @@ def main():
         cfgs = [cfg.replace(seed=s) for s in range(R)]
         dt, plain_here = beside_plain(
             lambda: imbacl.train(cfgs, n_snapshots=200, threads=args.threads, device=args.device))
-        rate = R * args.steps / dt
         mem = ((peak_rss_mb(R, args.steps, args.threads, 200) - base_mb) / R
                if args.device == "cpu" else float("nan"))
-        row = dict(R=R, rate=rate, plain=plain_here, ratio=rate / plain_here,
-                   gflops=rate * flops / 1e9, fraction=rate * flops / peak, mb_per_run=mem)
-        rows.append(row)
-        print(f"{R:>5} {rate:>19.0f} {plain_here:>6.0f} {row['ratio']:>8.1f} {row['gflops']:>8.2f} "
-              f"{100 * row['fraction']:>11.1f}% {mem:>12.2f}")
+        r = row(R, args.steps, dt, plain_here, flops, peak, mb_per_run=mem)
+        rows.append(r)
+        print(f"{R:>5} {r['rate']:>19.0f} {plain_here:>6.0f} {r['ratio']:>8.1f} {r['gflops']:>8.2f} "
+              f"{100 * r['fraction']:>11.1f}% {mem:>12.2f}")
     if args.split:
         rows += split_rows(args, cfg, beside_plain, peak, flops)
     if args.compile:
@@ -195,12 +200,10 @@ def split_rows(args, cfg, beside_plain, peak, flops):
             cfgs = [cfg.replace(seed=s) for s in range(R)]
             dt, plain = beside_plain(lambda: sweep.run(
                 cfgs, executor=pool, max_batch=-(-R // P), threads=1, n_snapshots=200))
-            rate = R * args.steps / dt
-            row = dict(R=R, processes=P, rate=rate, plain=plain, ratio=rate / plain,
-                       gflops=rate * flops / 1e9, fraction=rate * flops / peak)
-            rows.append(row)
-            print(f"{R:>5} {rate:>19.0f} {plain:>6.0f} {row['ratio']:>8.1f} {row['gflops']:>8.2f} "
-                  f"{100 * row['fraction']:>11.1f}%")
+            r = row(R, args.steps, dt, plain, flops, peak, processes=P)
+            rows.append(r)
+            print(f"{R:>5} {r['rate']:>19.0f} {plain:>6.0f} {r['ratio']:>8.1f} {r['gflops']:>8.2f} "
+                  f"{100 * r['fraction']:>11.1f}%")
     return rows
 
 
@@ -236,15 +239,13 @@ def compile_row(args, cfgs, eager, parts, originals, beside_plain, peak, flops):
     finally:
         for name in parts:
             setattr(TRAIN, name, originals[name])
-    R = len(cfgs)
-    rate = R * args.steps / dt
     drift = float(abs(h.W - eager.W).max() / abs(eager.W).max())
     label = " + ".join("loss" if p == "loss_and_grad" else p for p in parts)
-    row = dict(R=R, compiled=label, compile_s=first, rate=rate, plain=plain, ratio=rate / plain,
-               fraction=rate * flops / peak, drift=drift)
-    print(f"{label:>18} {first:>10.1f} {rate:>12.0f} {plain:>6.0f} {row['ratio']:>8.1f} "
-          f"{100 * row['fraction']:>11.1f}% {drift:>9.1e}")
-    return row
+    r = row(len(cfgs), args.steps, dt, plain, flops, peak, compiled=label, compile_s=first,
+            drift=drift)
+    print(f"{label:>18} {first:>10.1f} {r['rate']:>12.0f} {plain:>6.0f} {r['ratio']:>8.1f} "
+          f"{100 * r['fraction']:>11.1f}% {drift:>9.1e}")
+    return r
 
 
 if __name__ == "__main__":
