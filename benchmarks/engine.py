@@ -1,6 +1,7 @@
 """Throughput, distance to the machine's limit, and memory of the batched engine.
 
     python benchmarks/engine.py [--steps 200] [--threads 2] [--runs 1,8,64,256] [--device cpu]
+                                [--split 2] [--compile]
 
 One table, all rows measured in this one run of the script:
 - steps x runs per second of imbacl.train at R runs of the figure1 preset, next to a plain
@@ -14,19 +15,21 @@ One table, all rows measured in this one run of the script:
   (imbacl.sweep.run with a process pool, started and warmed up before timing), which uses the
   cores better than torch's intra-op threads on these small tensors and gives bitwise the same
   histories;
-- with ``--compile R``: R runs with ``torch.compile`` applied to the attention layer, to the loss
-  and gradient, and to both (the engine does not use it: this measures whether it would pay),
-  with the compile time and how far the final weights move from the engine's own.
+- with ``--compile``: every row again with ``imbacl.train(..., compile=True)``, which makes each
+  step one torch.compile'd function, with the time of the first call (which compiles, cold: a
+  fresh inductor cache) and how far its final weights are from the default path's.
 """
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from types import SimpleNamespace
 
 if "--compile" in sys.argv and "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
     # Cold compiles: a fresh inductor cache (its precompiled headers too), removed at exit.
@@ -34,13 +37,11 @@ if "--compile" in sys.argv and "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
     _CACHE = tempfile.TemporaryDirectory()
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = _CACHE.name
 
+import numpy as np
 import torch
 
 import imbacl
 from imbacl import preset
-
-TRAIN = sys.modules["imbacl.train"]       # the module; ``imbacl.train`` is the function
-
 
 def plain_loop(cfg, steps):
     """The code a researcher would write first: one run, autograd, plain SGD."""
@@ -138,8 +139,8 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--split", type=int, default=0,
                     help="also time R runs as this many 1-thread worker processes")
-    ap.add_argument("--compile", type=int, default=0, metavar="R",
-                    help="also time R runs with torch.compile on the attention and/or the loss")
+    ap.add_argument("--compile", action="store_true",
+                    help="also time every row with imbacl.train(..., compile=True)")
     ap.add_argument("--json", help="also write the rows to this JSON file")
     ap.add_argument("--plain-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -149,11 +150,9 @@ def main():
     if args.plain_only:
         print(args.steps / timed(lambda: plain_loop(cfg, args.steps)))
         return
-
-    def beside_plain(fn):
-        """Best seconds of fn, and the plain loop's steps/s measured in turn with it."""
-        dt, dp = timed(fn, beside=lambda: plain_in_fresh_process(args))
-        return dt, args.steps / dp
+    if args.compile:
+        import warnings
+        warnings.filterwarnings("ignore", category=FutureWarning, module="torch")   # inductor's own
 
     plain = args.steps / plain_in_fresh_process(args)
     peak = matmul_rate(args.threads)
@@ -163,89 +162,79 @@ def main():
           f"{args.steps} steps, {args.threads} threads, torch {torch.__version__}, device {args.device}")
     print(f"plain autograd loop: {plain:.0f} steps/s;  dense fp32 matmul: {peak / 1e9:.1f} GFLOP/s;  "
           f"{flops / 1e6:.2f} MFLOP per run-step")
-    print("every row's 'x plain' divides by the plain loop run in turn with that row ('plain')")
-    print(f"{'R':>5} {'engine run-steps/s':>19} {'plain':>6} {'x plain':>8} {'GFLOP/s':>8} "
-          f"{'% of matmul':>12} {'peak MB/run':>12}")
+    print("every row's 'x plain' divides by the plain loop run in turn with that row ('plain'); "
+          "first s: the first call (compiling, for compile=True); drift: max |W - W_default| / "
+          f"max |W_default| after {args.steps} steps")
+    print(f"{'R':>5} {'how':>32} {'run-steps/s':>12} {'plain':>6} {'x plain':>8} {'GFLOP/s':>8} "
+          f"{'% of matmul':>12} {'peak MB/run':>12} {'first s':>8} {'drift':>8}")
     rows = []
     for R in (int(r) for r in args.runs.split(",")):
         cfgs = [cfg.replace(seed=s) for s in range(R)]
-        dt, plain_here = beside_plain(
-            lambda: imbacl.train(cfgs, n_snapshots=200, threads=args.threads, device=args.device))
-        mem = ((peak_rss_mb(R, args.steps, args.threads, 200) - base_mb) / R
-               if args.device == "cpu" else float("nan"))
-        r = row(R, args.steps, dt, plain_here, flops, peak, mb_per_run=mem)
-        rows.append(r)
-        print(f"{R:>5} {r['rate']:>19.0f} {plain_here:>6.0f} {r['ratio']:>8.1f} {r['gflops']:>8.2f} "
-              f"{100 * r['fraction']:>11.1f}% {mem:>12.2f}")
+
+        def train(n=200, compile=False):
+            return imbacl.train(cfgs, n_snapshots=n, threads=args.threads, device=args.device,
+                                compile=compile)
+        rows.append(measure(args, R, train, "engine", flops, peak))
+        rows[-1]["mb_per_run"] = ((peak_rss_mb(R, args.steps, args.threads, 200) - base_mb) / R
+                                  if args.device == "cpu" else float("nan"))
+        report(rows[-1])
+        if args.compile:
+            rows.append(report(measure(args, R, train, "engine", flops, peak, compile=rows[-1])))
     if args.split:
-        rows += split_rows(args, cfg, beside_plain, peak, flops)
-    if args.compile:
-        rows += compile_rows(args, cfg, beside_plain, peak, flops)
+        rows += split_rows(args, cfg, peak, flops)
+    for r in rows:
+        r.pop("W", None)
     if args.json:
         json.dump(dict(plain=plain, matmul=peak, flops=flops, rows=rows), open(args.json, "w"), indent=1)
 
 
-def split_rows(args, cfg, beside_plain, peak, flops):
+def measure(args, R, train, how, flops, peak, compile=None):
+    """One row: the first call (which compiles, with compile=True), then the best of 3 timed calls
+    with the plain loop run in turn. ``compile``: the default path's row, to compare against."""
+    fn = train if compile is None else lambda n=200: train(n, compile=True)
+    t = time.perf_counter()
+    W = fn(n=2).W
+    first = time.perf_counter() - t
+    dt, dp = timed(fn, beside=lambda: plain_in_fresh_process(args))
+    r = row(R, args.steps, dt, args.steps / dp, flops, peak, first_s=first, W=W,
+            how=how + ("" if compile is None else ", compile=True"))
+    if compile is not None:
+        r["drift"] = float(abs(W - compile["W"]).max() / abs(compile["W"]).max())
+    return r
+
+
+def report(r):
+    mb = f"{r['mb_per_run']:.2f}" if "mb_per_run" in r else ""
+    drift = f"{r['drift']:.1e}" if "drift" in r else ""
+    print(f"{r['R']:>5} {r['how']:>32} {r['rate']:>12.0f} {r['plain']:>6.0f} {r['ratio']:>8.1f} "
+          f"{r['gflops']:>8.2f} {100 * r['fraction']:>11.1f}% {mb:>12} {r['first_s']:>8.1f} "
+          f"{drift:>8}")
+    return r
+
+
+def split_rows(args, cfg, peak, flops):
     from concurrent.futures import ProcessPoolExecutor
     from imbacl import sweep
     P = args.split
-    print(f"same runs as {P} worker processes x 1 thread (pool started before timing):")
     rows = []
-    with ProcessPoolExecutor(P) as pool:
+    # spawn, not fork: a process forked after this one has compiled (--compile) can hang
+    with ProcessPoolExecutor(P, mp_context=multiprocessing.get_context("spawn")) as pool:
         sweep.run([cfg.replace(steps=10, seed=s) for s in range(P)], executor=pool, max_batch=1,
                   threads=1)                                   # start and warm the workers
         for R in (int(r) for r in args.runs.split(",")):
             if R < P:
                 continue
             cfgs = [cfg.replace(seed=s) for s in range(R)]
-            dt, plain = beside_plain(lambda: sweep.run(
-                cfgs, executor=pool, max_batch=-(-R // P), threads=1, n_snapshots=200))
-            r = row(R, args.steps, dt, plain, flops, peak, processes=P)
-            rows.append(r)
-            print(f"{R:>5} {r['rate']:>19.0f} {plain:>6.0f} {r['ratio']:>8.1f} {r['gflops']:>8.2f} "
-                  f"{100 * r['fraction']:>11.1f}%")
+
+            def train(n=200, compile=False):
+                result = sweep.run(cfgs, executor=pool, max_batch=-(-R // P), threads=1,
+                                   n_snapshots=n, compile=compile)
+                return SimpleNamespace(W=np.concatenate([h.W for h in result.histories]))
+            how = f"{P} processes x 1 thread"
+            rows.append(report(measure(args, R, train, how, flops, peak)))
+            if args.compile:
+                rows.append(report(measure(args, R, train, how, flops, peak, compile=rows[-1])))
     return rows
-
-
-def compile_rows(args, cfg, beside_plain, peak, flops):
-    """The engine with torch.compile swapped in for its attention and/or its loss and gradient.
-
-    The trainer looks both functions up in its module's globals at call time, so replacing them
-    there for the duration of a row is enough; they are restored after each row. The first row
-    compiles cold (see the cache set at the top); later rows reuse what it cached."""
-    import warnings
-    warnings.filterwarnings("ignore", category=FutureWarning, module="torch")   # inductor's own
-    R = args.compile
-    cfgs = [cfg.replace(seed=s) for s in range(R)]
-    eager = imbacl.train(cfgs, n_snapshots=2, threads=args.threads)
-    print(f"R = {R} with torch.compile (dynamic=False; compile = the first training call, "
-          f"which compiles; drift = max |W - W_engine| / max |W_engine| after {args.steps} steps):")
-    print(f"{'compiled':>18} {'compile s':>10} {'run-steps/s':>12} {'plain':>6} {'x plain':>8} "
-          f"{'% of matmul':>12} {'drift':>9}")
-    originals = {name: getattr(TRAIN, name) for name in ("attention", "loss_and_grad")}
-    return [compile_row(args, cfgs, eager, parts, originals, beside_plain, peak, flops)
-            for parts in (("attention",), ("loss_and_grad",), ("attention", "loss_and_grad"))]
-
-
-def compile_row(args, cfgs, eager, parts, originals, beside_plain, peak, flops):
-    torch._dynamo.reset()                          # every row pays its own compilation
-    for name in parts:
-        setattr(TRAIN, name, torch.compile(originals[name], dynamic=False))
-    try:
-        t = time.perf_counter()
-        h = imbacl.train(cfgs, n_snapshots=2, threads=args.threads)
-        first = time.perf_counter() - t
-        dt, plain = beside_plain(lambda: imbacl.train(cfgs, n_snapshots=200, threads=args.threads))
-    finally:
-        for name in parts:
-            setattr(TRAIN, name, originals[name])
-    drift = float(abs(h.W - eager.W).max() / abs(eager.W).max())
-    label = " + ".join("loss" if p == "loss_and_grad" else p for p in parts)
-    r = row(len(cfgs), args.steps, dt, plain, flops, peak, compiled=label, compile_s=first,
-            drift=drift)
-    print(f"{label:>18} {first:>10.1f} {r['rate']:>12.0f} {plain:>6.0f} {r['ratio']:>8.1f} "
-          f"{100 * r['fraction']:>11.1f}% {drift:>9.1e}")
-    return r
 
 
 if __name__ == "__main__":

@@ -34,6 +34,9 @@ def _parser():
         s.add_argument("--seeds", type=int, default=1, help="seeds per config (from config seed)")
         s.add_argument("--json", action="store_true", help="print one JSON object")
         s.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
+        s.add_argument("--compile", action="store_true",
+                       help="compile each training step with torch.compile: faster for long runs "
+                            "once compiled; numbers differ from the default by rounding")
         if name == "sweep":
             s.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2,...",
                            help="a grid axis (repeatable); the sweep is their product")
@@ -96,10 +99,11 @@ def main(argv=None) -> int:
         points = sweep.grid(base, seeds=args.seeds, **axes)
         save = getattr(args, "save", None)
         # With --save, record only steps 0, 1 and the last (the file keeps the last one).
-        result = sweep.run(points, progress=args.progress, **({"n_snapshots": 2} if save else {}))
+        result = sweep.run(points, progress=args.progress, compile=args.compile,
+                           **({"n_snapshots": 2} if save else {}))
         if save:
             sweep.save_final(result, save, points)
-    except (ValueError, _UsageError, NonFiniteError, OSError) as e:
+    except (ValueError, _UsageError, NonFiniteError, OSError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     runs = []

@@ -45,7 +45,12 @@ def random_mask(shape: tuple, gen: torch.Generator, device="cpu") -> torch.Tenso
     n = shape[-1]
     words = torch.randint(0, 2 ** 32, (*shape[:-1], (n + 31) // 32), generator=gen,
                           device=device, dtype=torch.int64)
-    bits = (words.unsqueeze(-1) >> torch.arange(32, device=device)) & 1
+    return unpack_bits(words, n)
+
+
+def unpack_bits(words: torch.Tensor, n: int) -> torch.Tensor:
+    """Coordinate 32 w + k of the mask is bit k of word w (little-endian); the first n, as floats."""
+    bits = (words.unsqueeze(-1) >> torch.arange(32, device=words.device)) & 1
     return bits.flatten(-2)[..., :n].float()
 
 
@@ -55,6 +60,23 @@ def sample_sequences(M, eps, sigma, shape, gen):
     z = sample_sparse(eps, shape, gen)
     xi = torch.randn(*shape, d1, generator=gen, device=M.device)
     return z @ M[:, :d].T + sigma * xi, z
+
+
+def pair_views(u, xi, keep, eps, M, sigma):
+    """The two views of R runs' sequences from their raw draws, all with a leading run axis:
+    uniforms u (R, ..., d) for z, normals xi (R, ..., d1), mask D ``keep`` (R, ..., d1);
+    eps (R, d), dictionaries M (R, d1, d1), sigma (R,). The same numbers as sample_sequences,
+    random_mask and views give from the same draws."""
+    R, d = u.shape[0], u.shape[-1]
+    e = eps.reshape(R, *[1] * (u.dim() - 2), d)
+    # z = +1 if u < eps/2, -1 if eps/2 <= u < eps, else 0
+    z = 2 * (u < e / 2).float() - (u < e).float()
+    X = (z.reshape(R, -1, d) @ M[:, :, :d].transpose(1, 2)).reshape(xi.shape)
+    X = X + sigma.reshape(R, *[1] * (xi.dim() - 1)) * xi
+    # D X and X - D X give the same numbers as torch.where would, several times faster.
+    X2 = 2 * X
+    V1 = X2 * keep
+    return V1, X2 - V1
 
 
 def views(X: torch.Tensor, mask: torch.Tensor):
@@ -137,24 +159,17 @@ class DataStream:
         over all runs."""
         steps = slice(t0, t0 + self.block)
         u, xi, words = self.u[:, steps], self.xi[:, steps], self.words[:, steps]
-        R, d = u.shape[0], u.shape[-1]
-        eps = self.eps.reshape(R, 1, 1, 1, d)
-        weights = self._known_weights(u < eps) if bool(self.known.any()) else None
-        # z = +1 if u < eps/2, -1 if eps/2 <= u < eps, else 0
-        z = 2 * (u < eps / 2).float() - (u < eps).float()
-        X = (z.reshape(R, -1, d) @ self.M[:, :, :d].transpose(1, 2)).reshape(xi.shape)
-        X = X + self.sigma.reshape(R, 1, 1, 1, 1) * xi
-        # The mask: bit k of word w (k < 32) for each coordinate, little-endian bytes. D X and
-        # X - D X give the same numbers as torch.where would, several times faster.
-        keep = self._unpack(words)
-        X2 = 2 * X
-        V1 = X2 * keep
-        return self.transform(V1), self.transform(X2 - V1), weights
+        V1, V2 = pair_views(u, xi, self._unpack(words), self.eps, self.M, self.sigma)
+        return self.transform(V1), self.transform(V2), self._weights(u)
+
+    def _weights(self, u):
+        if not bool(self.known.any()):
+            return None
+        return self._known_weights(u < self.eps.reshape(u.shape[0], 1, 1, 1, -1))
 
     def _unpack(self, words):
         if words.device.type != "cpu":          # stay on the device: the same bits, by shifts
-            bits = (words.unsqueeze(-1) >> torch.arange(32, device=words.device)) & 1
-            return bits.flatten(-2)[..., :self.d1].float()
+            return unpack_bits(words, self.d1)
         w32 = words.numpy().astype(np.uint32).view(np.uint8)
         bits = np.unpackbits(w32.reshape(*words.shape[:-1], -1), axis=-1, bitorder="little")
         return torch.from_numpy(bits[..., :self.d1]).to(torch.float32)
@@ -185,16 +200,29 @@ class DataStream:
         w = torch.where(present, ratio, torch.ones_like(ratio)).amax(-1)
         return torch.where(self.known.reshape(-1, 1, 1), w, torch.ones_like(w))
 
-    def next(self):
+    def _advance(self) -> int:
+        """Position of the next step in the current chunk, drawing a new chunk when needed."""
         if self._pos == CHUNK_STEPS:
             self._draw_chunk()
             self._pos = 0
-        if self._pos % self.block == 0:
-            self._block = self._make_block(self._pos)
-        t = self._pos % self.block
         self._pos += 1
+        return self._pos - 1
+
+    def next(self):
+        t = self._advance()
+        if t % self.block == 0:
+            self._block = self._make_block(t)
         A1, A2, w = self._block
-        return A1[:, t], A2[:, t], (None if w is None else w[:, t])
+        i = t % self.block
+        return A1[:, i], A2[:, i], (None if w is None else w[:, i])
+
+    def next_draws(self):
+        """The next step's raw draws instead of its views, for a caller that makes the views
+        itself (the trainer's compiled step): uniforms u (R, K, L, d), normals xi (R, K, L, d1),
+        mask words (R, K, L, n_words), and the per-pair weights as ``next`` gives them."""
+        t = self._advance()
+        w = self._weights(self.u[:, t:t + 1])
+        return self.u[:, t], self.xi[:, t], self.words[:, t], (None if w is None else w[:, 0])
 
 
 def sample_config(config, n_sequences: int, seed_offset: int = 0):

@@ -34,6 +34,16 @@ def attention_weights(X: torch.Tensor) -> torch.Tensor:
     return torch.softmax(X @ X.transpose(-1, -2) / math.sqrt(X.shape[-1]), dim=-1)
 
 
+def attention_fused(X: torch.Tensor, mode: str = "identity") -> torch.Tensor:
+    """``attention`` written as sums of products instead of matrix products, for the trainer's
+    ``compile=True`` path: torch.compile fuses these into a few loops, where it turns the tiny
+    L x L matrix products of ``attention`` into slow code. The same numbers up to rounding."""
+    if mode == "none":
+        return X
+    scores = (X.unsqueeze(-2) * X.unsqueeze(-3)).sum(-1) / math.sqrt(X.shape[-1])
+    return (torch.softmax(scores, dim=-1).unsqueeze(-1) * X.unsqueeze(-3)).sum(-2)
+
+
 def bias(W: torch.Tensor, sigma, d: int, bias_scale) -> torch.Tensor:
     """The bias rule b_i = c_b * sigma * sqrt(log d) * ||w_i||: a threshold a few noise standard
     deviations wide, so a neuron ignores noise and fires on a feature. Not trained.

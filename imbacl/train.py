@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 from .config import Config
-from .data import DataStream, dictionary, generator
+from .data import DataStream, dictionary, generator, pair_views, unpack_bits
 from .loss import loss_and_grad
-from .model import attention, bias, init_weights, prune_mask
+from .model import attention, attention_fused, bias, init_weights, prune_mask
 
 DEFAULT_THREADS = 2
 
@@ -80,13 +80,21 @@ def _stack(configs, name, device):
 
 
 def train(configs, record_at=None, n_snapshots: int = 100, progress: bool = False,
-          device: str = "cpu", threads: int | None = DEFAULT_THREADS) -> History:
+          device: str = "cpu", threads: int | None = DEFAULT_THREADS,
+          compile: bool = False) -> History:
     """Train R runs as one batch and return their History.
 
     configs: a Config or a list of Configs that share ``Config.shape_key`` (seed, frequencies,
     lam, tau, lr, sigma, init_std and bias_scale may differ). record_at: steps to snapshot
     (default: about ``n_snapshots`` log-spaced steps). threads: torch CPU threads during
     training (fixed so that numbers do not depend on the machine's core count).
+
+    compile: make each step (data, attention, loss, gradient, update) one ``torch.compile``d
+    function, about twice as fast on a CPU once compiled (README, Benchmarks). It needs a C++
+    compiler, compiles for several seconds per new shape and process, and its numbers differ
+    from the default path's by rounding, which training then carries on (measured in
+    ``tests/test_scale.py``): the book uses the default. A process pool started after compiling
+    should use the "spawn" start method: a process forked from one that has compiled can hang.
     """
     configs = [configs] if isinstance(configs, Config) else list(configs)
     if not configs:
@@ -105,12 +113,12 @@ def train(configs, record_at=None, n_snapshots: int = 100, progress: bool = Fals
         torch.set_num_threads(threads)
     try:
         with torch.no_grad():
-            return _train(configs, record, progress, device, threads or 1)
+            return _train(configs, record, progress, device, threads or 1, compile)
     finally:
         torch.set_num_threads(old_threads)
 
 
-def _train(configs, record, progress, device, workers=1):
+def _train(configs, record, progress, device, workers=1, compile=False):
     c0 = configs[0]
     R, T = len(configs), c0.steps
     M = torch.stack([dictionary(c.d1, generator(c.seed, "dictionary", device), device)
@@ -120,32 +128,38 @@ def _train(configs, record, progress, device, workers=1):
     stream = DataStream(configs, M, transform=lambda X: attention(X, c0.attention), device=device,
                         workers=workers)
     try:
-        return _loop(configs, record, progress, device, M, W, stream)
+        return _loop(configs, record, progress, device, M, W, stream, compile)
     finally:
         stream.close()
 
 
-def _loop(configs, record, progress, device, M, W, stream):
+def _loop(configs, record, progress, device, M, W, stream, compile=False):
     c0 = configs[0]
     R, T = len(configs), c0.steps
-    lr, lam, tau = (_stack(configs, n, device) for n in ("lr", "lam", "tau"))
-    sigma, c_b = _stack(configs, "sigma", device), _stack(configs, "bias_scale", device)
-    prune = _stack(configs, "prune_frac", device) if c0.prune_frac > 0 else None
-    gamma = (torch.tensor([c.reweight_gamma if c.reweight == "focal" else 0.0 for c in configs],
-                          device=device) if c0.reweight == "focal" else None)
-
+    p = dict(lr=_stack(configs, "lr", device), lam=_stack(configs, "lam", device),
+             tau=_stack(configs, "tau", device), sigma=_stack(configs, "sigma", device),
+             c_b=_stack(configs, "bias_scale", device), d=c0.d, attention=c0.attention,
+             prune=_stack(configs, "prune_frac", device) if c0.prune_frac > 0 else None,
+             gamma=(torch.tensor([c.reweight_gamma if c.reweight == "focal" else 0.0
+                                  for c in configs], device=device)
+                    if c0.reweight == "focal" else None),
+             eps=stream.eps, M=M)
+    compiled = _compiled_step() if compile else None
     S = len(record)
     P = torch.empty(R, S, c0.m, c0.d1)
     norms, biases = torch.empty(R, S, c0.m), torch.empty(R, S, c0.m)
     losses = torch.empty(R, T + 1)
-    step = lr.reshape(-1, 1, 1)
     snap = 0
     bar = _progress(T + 1, progress)
     for t in range(T + 1):
-        A1, A2, weights = stream.next()
-        b = bias(W, sigma, c0.d, c_b)
-        keep = None if prune is None else prune_mask(W, prune)
-        loss, grad = loss_and_grad(W, A1, A2, b, tau, lam, keep, weights, gamma)
+        if compiled is None:
+            A1, A2, weights = stream.next()
+            loss, grad = _objective(W, A1, A2, weights, p)
+            new_W = _update(W, grad, p)
+        elif t == 0:
+            loss, new_W = _first_compiled_call(compiled, W, stream.next_draws(), p)
+        else:
+            loss, new_W = compiled(W, *stream.next_draws(), p)
         if not torch.isfinite(loss).all():
             r = int((~torch.isfinite(loss)).nonzero()[0])
             raise NonFiniteError(f"run {r} (seed {configs[r].seed}) has a non-finite loss at step "
@@ -153,16 +167,67 @@ def _loop(configs, record, progress, device, M, W, stream):
         losses[:, t] = loss.cpu()
         if snap < S and record[snap] == t:
             P[:, snap] = (W @ M).cpu()
-            norms[:, snap], biases[:, snap] = W.norm(dim=-1).cpu(), b.cpu()
+            norms[:, snap], biases[:, snap] = W.norm(dim=-1).cpu(), _bias(W, p).cpu()
             snap += 1
-        if t < T:
-            W = W - step * grad          # grad includes lam W: W <- (1 - eta lam) W - eta grad L_hat
+        W = new_W
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
     return History(configs, record, P.numpy(), norms.numpy(), biases.numpy(), losses.numpy(),
                    M.cpu().numpy(), {"device": str(device)})
+
+
+def _bias(W, p):
+    return bias(W, p["sigma"], p["d"], p["c_b"])
+
+
+def _objective(W, A1, A2, weights, p):
+    """Loss (R,) and gradient at W of the views A1, A2: the bias rule, pruning, InfoNCE."""
+    keep = None if p["prune"] is None else prune_mask(W, p["prune"])
+    return loss_and_grad(W, A1, A2, _bias(W, p), p["tau"], p["lam"], keep, weights, p["gamma"])
+
+
+def _update(W, grad, p):
+    # grad includes lam W: W <- (1 - eta lam) W - eta grad L_hat
+    return W - p["lr"].reshape(-1, 1, 1) * grad
+
+
+def _fused_step(W, u, xi, words, weights, p):
+    """One whole step from the raw draws (data, attention, loss, update), for torch.compile."""
+    V1, V2 = pair_views(u, xi, unpack_bits(words, W.shape[-1]), p["eps"], p["M"], p["sigma"])
+    A1, A2 = attention_fused(V1, p["attention"]), attention_fused(V2, p["attention"])
+    loss, grad = _objective(W, A1, A2, weights, p)
+    return loss, _update(W, grad, p)
+
+
+def _first_compiled_call(compiled, W, draws, p):
+    """The call that compiles: quiet about inductor's own deprecation warnings, and a failure
+    (no C++ compiler, say) named as the option's, not as a traceback from deep in inductor."""
+    import warnings
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning, module="torch")
+            return compiled(W, *draws, p)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise RuntimeError(f"compile=True: torch.compile could not build the training step "
+                           f"({type(e).__name__}: {first[:300]}); it needs a working C++ "
+                           "compiler (g++, or $CXX). Train with compile=False instead.") from e
+
+
+_COMPILED = None
+
+
+def _compiled_step():
+    """``_fused_step`` compiled, made once per process; torch.compile compiles it again for
+    each new shape (or remedy in use), so it may keep that many versions."""
+    global _COMPILED
+    if _COMPILED is None:
+        import torch._dynamo
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
+        _COMPILED = torch.compile(_fused_step, dynamic=False, fullgraph=True)
+    return _COMPILED
 
 
 def _progress(total, progress):

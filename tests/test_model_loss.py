@@ -26,6 +26,13 @@ def test_identity_attention_on_a_hand_case():
     assert torch.equal(model.attention(X, "none"), X)
 
 
+def test_fused_attention_is_attention():
+    # the compiled trainer's form of the same layer, on shapes with a run and a batch axis
+    X = torch.randn(3, 5, 4, 36, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(model.attention_fused(X), model.attention(X), rtol=1e-5, atol=1e-6)
+    assert torch.equal(model.attention_fused(X, "none"), X)
+
+
 def test_bias_rule():
     W = torch.tensor([[[3.0, 4.0], [0.0, 1.0]]])
     b = model.bias(W, 0.1, 9, 0.5)
