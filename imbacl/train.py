@@ -90,11 +90,12 @@ def train(configs, record_at=None, n_snapshots: int = 100, progress: bool = Fals
     training (fixed so that numbers do not depend on the machine's core count).
 
     compile: make each step (data, attention, loss, gradient, update) one ``torch.compile``d
-    function, about twice as fast on a CPU once compiled (README, Benchmarks). It needs a C++
-    compiler, compiles for several seconds per new shape and process, and its numbers differ
-    from the default path's by rounding, which training then carries on (measured in
-    ``tests/test_scale.py``): the book uses the default. A process pool started after compiling
-    should use the "spawn" start method: a process forked from one that has compiled can hang.
+    function, about 1.8 times as fast on 2 CPU cores once compiled (README, Benchmarks); tested
+    on CPUs only. It needs a C++ compiler, compiles for several seconds per new shape and
+    process, and its numbers differ from the default path's by rounding, which training then
+    carries on (checked in ``tests/test_scale.py``): the book uses the default. A process pool
+    started after compiling should use the "spawn" start method: a process forked from one that
+    has compiled can hang.
     """
     configs = [configs] if isinstance(configs, Config) else list(configs)
     if not configs:
