@@ -1,9 +1,9 @@
 """imbacl: contrastive learning under imbalanced feature frequencies, simulated and measured."""
 from .config import Config, PRESETS, preset
-from .train import History, NonFiniteError, train
+from .train import CompileError, History, NonFiniteError, train
 from . import data, loss, metrics, model, plots, probe, report, sweep, theory
 
-__all__ = ["Config", "PRESETS", "preset", "History", "NonFiniteError", "train",
+__all__ = ["Config", "PRESETS", "preset", "History", "NonFiniteError", "CompileError", "train",
            "data", "loss", "metrics", "model", "plots", "probe", "report", "sweep", "theory"]
 __version__ = "0.1.0"
 

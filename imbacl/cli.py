@@ -9,7 +9,7 @@ import numpy as np
 
 from . import metrics, sweep
 from .config import preset, parse_value
-from .train import NonFiniteError
+from .train import CompileError, NonFiniteError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -103,7 +103,7 @@ def main(argv=None) -> int:
                            **({"n_snapshots": 2} if save else {}))
         if save:
             sweep.save_final(result, save, points)
-    except (ValueError, _UsageError, NonFiniteError, OSError, RuntimeError) as e:
+    except (ValueError, _UsageError, NonFiniteError, CompileError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     runs = []

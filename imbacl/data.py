@@ -163,6 +163,7 @@ class DataStream:
         return self.transform(V1), self.transform(V2), self._weights(u)
 
     def _weights(self, u):
+        """Per-pair weights (None if no run uses them) of uniforms u (R, steps, K, L, d)."""
         if not bool(self.known.any()):
             return None
         return self._known_weights(u < self.eps.reshape(u.shape[0], 1, 1, 1, -1))

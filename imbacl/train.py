@@ -6,6 +6,7 @@ directions at chosen steps, enough to draw every chapter without retraining.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -90,12 +91,13 @@ def train(configs, record_at=None, n_snapshots: int = 100, progress: bool = Fals
     training (fixed so that numbers do not depend on the machine's core count).
 
     compile: make each step (data, attention, loss, gradient, update) one ``torch.compile``d
-    function, about 1.8 times as fast on 2 CPU cores once compiled (README, Benchmarks); tested
-    on CPUs only. It needs a C++ compiler, compiles for several seconds per new shape and
-    process, and its numbers differ from the default path's by rounding, which training then
-    carries on (checked in ``tests/test_scale.py``): the book uses the default. A process pool
-    started after compiling should use the "spawn" start method: a process forked from one that
-    has compiled can hang.
+    function, 1.5-1.9 times as fast on 2 CPU cores once compiled (R = 1 to 256; README,
+    Benchmarks); tested on CPUs only. It needs a C++ compiler, compiles for several seconds
+    per new shape and process (a failure raises CompileError), and its numbers differ from the
+    default path's by rounding, which training then carries on (checked in
+    ``tests/test_scale.py``): the book uses the default. A process pool started after
+    compiling should use the "spawn" start method: a process forked from one that has compiled
+    can hang.
     """
     configs = [configs] if isinstance(configs, Config) else list(configs)
     if not configs:
@@ -126,10 +128,15 @@ def _train(configs, record, progress, device, workers=1, compile=False):
                      for c in configs])
     W = torch.stack([init_weights(c.m, c.d1, c.init_std, generator(c.seed, "init", device), device)
                      for c in configs])
-    stream = DataStream(configs, M, transform=lambda X: attention(X, c0.attention), device=device,
-                        workers=workers)
+    # the compiled step makes the views and attention itself, from the raw draws
+    transform = None if compile else (lambda X: attention(X, c0.attention))
+    stream = DataStream(configs, M, transform=transform, device=device, workers=workers)
     try:
-        return _loop(configs, record, progress, device, M, W, stream, compile)
+        if not compile:
+            return _loop(configs, record, progress, device, M, W, stream)
+        from torch._dynamo import config as dynamo_config
+        with dynamo_config.patch(recompile_limit=RECOMPILE_LIMIT):
+            return _loop(configs, record, progress, device, M, W, stream, compile)
     finally:
         stream.close()
 
@@ -137,6 +144,8 @@ def _train(configs, record, progress, device, workers=1, compile=False):
 def _loop(configs, record, progress, device, M, W, stream, compile=False):
     c0 = configs[0]
     R, T = len(configs), c0.steps
+    # One dict of per-run tensors and fixed settings: the compiled step's argument, so that a
+    # new batch of the same shape reuses the compiled code (captured tensors would not).
     p = dict(lr=_stack(configs, "lr", device), lam=_stack(configs, "lam", device),
              tau=_stack(configs, "tau", device), sigma=_stack(configs, "sigma", device),
              c_b=_stack(configs, "bias_scale", device), d=c0.d, attention=c0.attention,
@@ -202,31 +211,39 @@ def _fused_step(W, u, xi, words, weights, p):
     return loss, _update(W, grad, p)
 
 
+class CompileError(RuntimeError):
+    """``compile=True`` could not build the training step."""
+
+
 def _first_compiled_call(compiled, W, draws, p):
     """The call that compiles: quiet about inductor's own deprecation warnings, and a failure
-    (no C++ compiler, say) named as the option's, not as a traceback from deep in inductor."""
-    import warnings
+    named as the option's, in one line, not as a traceback from deep in inductor."""
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=FutureWarning, module="torch")
             return compiled(W, *draws, p)
     except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise RuntimeError(f"compile=True: torch.compile could not build the training step "
-                           f"({type(e).__name__}: {first[:300]}); it needs a working C++ "
-                           "compiler (g++, or $CXX). Train with compile=False instead.") from e
+        inner = getattr(e, "inner_exception", e)        # torch wraps the backend's own error
+        name = type(inner).__name__
+        lines = str(inner).strip().splitlines()
+        hint = (" It needs a working C++ compiler (g++, or $CXX)."
+                if name in ("InvalidCxxCompiler", "CppCompileError") else "")
+        raise CompileError(f"compile=True: torch.compile could not build the training step "
+                           f"({name}: {lines[0][:300] if lines else ''}).{hint} "
+                           "Train with compile=False instead.") from e
 
 
+# Compiled versions kept per process: one per shape, remedy in use and thread count, which a
+# long session or a large sweep can run to; torch's default (8) would stop it.
+RECOMPILE_LIMIT = 1024
 _COMPILED = None
 
 
 def _compiled_step():
     """``_fused_step`` compiled, made once per process; torch.compile compiles it again for
-    each new shape (or remedy in use), so it may keep that many versions."""
+    each new shape, remedy in use or thread count (see RECOMPILE_LIMIT)."""
     global _COMPILED
     if _COMPILED is None:
-        import torch._dynamo
-        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
         _COMPILED = torch.compile(_fused_step, dynamic=False, fullgraph=True)
     return _COMPILED
 

@@ -77,3 +77,17 @@ def test_mask_unpacking_is_the_same_by_numpy_and_by_shifts():
     stream = data.DataStream([c], torch.eye(40)[None])
     bits = ((words.unsqueeze(-1) >> torch.arange(32)) & 1).flatten(-2)[..., :40].float()
     assert torch.equal(stream._unpack(words), bits)
+
+
+def test_raw_draws_give_the_views_the_stream_gives():
+    # the compiled trainer makes the views itself from next_draws(): the same draws, in the same
+    # order, and the same per-pair weights as next() (here with re-sampling and known weights)
+    cs = [Config(d=5, d1=40, n_majority=2, seq_len=3, batch=4, seed=s, resample=2.0,
+                 reweight="known") for s in (0, 1)]
+    M = torch.stack([data.dictionary(40, data.generator(c.seed, "dictionary")) for c in cs])
+    views, draws = data.DataStream(cs, M), data.DataStream(cs, M)
+    for _ in range(data.CHUNK_STEPS + 3):
+        V1, V2, w = views.next()
+        u, xi, words, w2 = draws.next_draws()
+        D1, D2 = data.pair_views(u, xi, data.unpack_bits(words, 40), draws.eps, M, draws.sigma)
+        assert torch.equal(V1, D1) and torch.equal(V2, D2) and torch.equal(w, w2)

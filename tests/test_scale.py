@@ -78,8 +78,11 @@ def test_compiled_step_is_the_default_path_up_to_rounding():
     as sums of products: its numbers are the default path's up to float rounding (which training
     then carries on, so compare early), and a run gives the same numbers alone or in a batch and
     for any thread count, as on the default path."""
+    from torch._dynamo.utils import counters
     configs = [preset("smoke", steps=40, seed=s) for s in range(3)]
+    graphs = counters["stats"]["unique_graphs"]
     default, fast = train(configs), train(configs, compile=True)
+    assert counters["stats"]["unique_graphs"] > graphs          # it did compile a graph
     assert np.abs(fast.P - default.P).max() < 1e-4 * np.abs(default.P).max()
     assert np.abs(fast.loss - default.loss).max() < 1e-5
     assert np.array_equal(train(configs[1], compile=True).P[0], fast.P[1])
@@ -106,4 +109,4 @@ def test_cli_names_a_failed_compile(tmp_path):
                          text=True, timeout=300)
     assert out.returncode == 2
     assert out.stderr.startswith("error: compile=True: torch.compile could not build")
-    assert "Traceback" not in out.stderr
+    assert "C++ compiler" in out.stderr and out.stderr.count("\n") == 1
