@@ -91,8 +91,8 @@ def train(configs, record_at=None, n_snapshots: int = 100, progress: bool = Fals
     training (fixed so that numbers do not depend on the machine's core count).
 
     compile: make each step (data, attention, loss, gradient, update) one ``torch.compile``d
-    function, 1.5-1.9 times as fast on 2 CPU cores once compiled (R = 1 to 256; README,
-    Benchmarks); tested on CPUs only. It needs a C++ compiler, compiles for several seconds
+    function, about 1.8 times as fast on 2 CPU cores once compiled (R = 8 to 256, less at R = 1;
+    README, Benchmarks); tested on CPUs only. It needs a C++ compiler, compiles for several seconds
     per new shape and process (a failure raises CompileError), and its numbers differ from the
     default path's by rounding, which training then carries on (checked in
     ``tests/test_scale.py``): the book uses the default. A process pool started after
