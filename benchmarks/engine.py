@@ -44,6 +44,7 @@ import torch
 import imbacl
 from imbacl import preset
 
+
 def plain_loop(cfg, steps):
     """The code a researcher would write first: one run, autograd, plain SGD."""
     g = torch.Generator().manual_seed(cfg.seed)
@@ -90,12 +91,14 @@ def matmul_rate(threads, n=1024, reps=20):
     return 2 * n ** 3 * reps / (time.perf_counter() - t)
 
 
-def timed(fn, repeats=3, beside=None):
+def timed(fn, repeats=3, beside=None, warm_up=True):
     """Best of ``repeats`` timed calls after a warm-up: a shared machine only ever slows a run
     down, so the minimum is the least disturbed measurement. ``beside``, a function that returns
     seconds it measured itself, is called in turn with fn (so that a ratio of the two is not
-    moved by the machine speeding up or slowing down); then the best of both is returned."""
-    fn()                                               # warm-up (allocations, thread pool)
+    moved by the machine speeding up or slowing down); then the best of both is returned.
+    ``warm_up=False`` when the caller has just made a call of its own."""
+    if warm_up:
+        fn()                                           # allocations, thread pool
     best, other = float("inf"), float("inf")
     for _ in range(repeats):
         t = time.perf_counter()
@@ -190,13 +193,13 @@ def main():
 
 
 def measure(args, R, train, how, flops, peak, compile=None):
-    """One row: a first call (which compiles, with compile=True), then the best of 3 timed calls
-    with the plain loop run in turn. ``compile``: the default path's row, to compare against."""
+    """One row: a first call (the warm-up; with compile=True it compiles), then the best of 3
+    timed calls with the plain loop run in turn. ``compile``: the default row to compare with."""
     fn = train if compile is None else lambda n=200: train(n, compile=True)
     t = time.perf_counter()
     W = fn(n=2).W
     first = time.perf_counter() - t
-    dt, dp = timed(fn, beside=lambda: plain_in_fresh_process(args))
+    dt, dp = timed(fn, beside=lambda: plain_in_fresh_process(args), warm_up=False)
     r = row(R, args.steps, dt, args.steps / dp, flops, peak, W=W,
             how=how + ("" if compile is None else ", compile=True"))
     if compile is not None:
