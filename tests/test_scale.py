@@ -73,6 +73,27 @@ def test_engine_benchmark_script_runs(tmp_path):
     assert rows[1]["drift"] < 1e-5 and rows[3]["drift"] < 1e-5
 
 
+def test_breakdown_script_accounts_for_the_whole_step(tmp_path):
+    """benchmarks/breakdown.py splits a step's time into kinds of work that add up to the step,
+    and finds each kind where it should be (a renamed profiler event would land in the wrong one)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = Path(__file__).parents[1] / "benchmarks" / "breakdown.py"
+    out = tmp_path / "rows.json"
+    subprocess.run([sys.executable, str(script), "--runs", "2", "--steps", "5", "--json", str(out)],
+                   check=True, capture_output=True, timeout=600)
+    rows = json.loads(out.read_text())
+    assert [r["how"] for r in rows] == ["default", "compile=True"]
+    kinds = ("random draws", "matrix products", "other kernels", "framework")
+    for r in rows:
+        assert all(r[k] >= 0 for k in kinds)
+        assert sum(r[k] for k in kinds) == pytest.approx(r["us"], rel=1e-9)
+        assert r["random draws"] > 0 and r["matrix products"] > 0 and r["other kernels"] > 0
+    assert rows[0]["inductor_kernels"] == 0 < rows[1]["inductor_kernels"] <= rows[1]["other kernels"]
+
+
 def test_compiled_step_is_the_default_path_up_to_rounding():
     """train(compile=True) runs the same step as one compiled function, with the attention written
     as sums of products: its numbers are the default path's up to float rounding (which training
