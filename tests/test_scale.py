@@ -110,6 +110,21 @@ def test_compiled_step_is_the_default_path_up_to_rounding():
     assert np.array_equal(train(configs, compile=True, threads=1).P, fast.P)
 
 
+def test_compiled_step_in_groups_gives_every_run_the_same_numbers(monkeypatch):
+    """train(compile=True) calls the compiled step on groups of COMPILED_GROUP runs (to stay in
+    cache); how the runs are grouped changes no weight, remedies' per-run settings included (as on
+    the alone-or-in-a-batch test above). The recorded loss, which inductor sums in an order that
+    depends on the number of runs, may differ in its last bits."""
+    import importlib
+    trainer = importlib.import_module("imbacl.train")          # the module, not the function
+    configs = [preset("smoke", steps=20, seed=s, prune_frac=0.25, lr=0.4 + 0.1 * s) for s in range(3)]
+    whole = train(configs, compile=True)
+    monkeypatch.setattr(trainer, "COMPILED_GROUP", 2)          # groups of 2 and 1
+    grouped = train(configs, compile=True)
+    assert np.array_equal(grouped.P, whole.P) and np.array_equal(grouped.norms, whole.norms)
+    assert np.abs(grouped.loss - whole.loss).max() < 1e-6 * np.abs(whole.loss).max()   # rounding
+
+
 @pytest.mark.parametrize("reweight, attention", [("known", "identity"), ("focal", "none")])
 def test_compiled_step_with_the_remedies(reweight, attention):
     configs = [preset("smoke", steps=40, seed=s, reweight=reweight, prune_frac=0.25,
