@@ -5,6 +5,7 @@ Every function takes a leading run axis R so that many independent runs are one 
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -35,13 +36,26 @@ def attention_weights(X: torch.Tensor) -> torch.Tensor:
 
 
 def attention_fused(X: torch.Tensor, mode: str = "identity") -> torch.Tensor:
-    """``attention`` written as sums of products instead of matrix products, for the trainer's
-    ``compile=True`` path: torch.compile fuses these into a few loops, where it turns the tiny
-    L x L matrix products of ``attention`` into slow code. The same numbers up to rounding."""
+    """``attention`` unrolled over the L tokens, for the trainer's ``compile=True`` path: each
+    score, softmax and weighted sum is then an elementwise op over all sequences at once, which
+    torch.compile fuses and vectorises; the tiny L x L matrix products of ``attention`` (or a
+    softmax along a length-L axis) become slow code there. The same numbers up to rounding."""
     if mode == "none":
         return X
-    scores = (X.unsqueeze(-2) * X.unsqueeze(-3)).sum(-1) / math.sqrt(X.shape[-1])
-    return (torch.softmax(scores, dim=-1).unsqueeze(-1) * X.unsqueeze(-3)).sum(-2)
+    L, d1 = X.shape[-2:]
+    x = [X[..., r, :] for r in range(L)]
+    score = [[None] * L for _ in range(L)]
+    for r in range(L):
+        for s in range(r, L):          # <x_r, x_s> is symmetric: one dot product per pair
+            score[r][s] = score[s][r] = (x[r] * x[s]).sum(-1) / math.sqrt(d1)
+    out = []
+    for r in range(L):
+        top = functools.reduce(torch.maximum, score[r])
+        e = [torch.exp(v - top) for v in score[r]]
+        total = functools.reduce(torch.add, e)
+        out.append(functools.reduce(torch.add, [w.unsqueeze(-1) * v for w, v in zip(e, x)])
+                   / total.unsqueeze(-1))
+    return torch.stack(out, dim=-2)
 
 
 def bias(W: torch.Tensor, sigma, d: int, bias_scale) -> torch.Tensor:

@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from imbacl import loss, model
@@ -26,10 +27,12 @@ def test_identity_attention_on_a_hand_case():
     assert torch.equal(model.attention(X, "none"), X)
 
 
-def test_fused_attention_is_attention():
-    # the compiled trainer's form of the same layer, on shapes with a run and a batch axis
-    X = torch.randn(3, 5, 4, 36, generator=torch.Generator().manual_seed(0))
-    assert torch.allclose(model.attention_fused(X), model.attention(X), rtol=1e-5, atol=1e-6)
+@pytest.mark.parametrize("L, scale", [(4, 1.0), (3, 1.0), (1, 1.0), (4, 10.0)])
+def test_fused_attention_is_attention(L, scale):
+    # the compiled trainer's form of the same layer (unrolled over the L tokens), on shapes with
+    # a run and a batch axis; scale 10 makes scores large enough to overflow an unshifted exp
+    X = scale * torch.randn(3, 5, L, 36, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(model.attention_fused(X), model.attention(X), rtol=1e-5, atol=1e-6 * scale)
     assert torch.equal(model.attention_fused(X, "none"), X)
 
 
