@@ -91,7 +91,7 @@ def train(configs, record_at=None, n_snapshots: int = 100, progress: bool = Fals
     training (fixed so that numbers do not depend on the machine's core count).
 
     compile: make each step (data, attention, loss, gradient, update) one ``torch.compile``d
-    function, called on groups of up to COMPILED_GROUP runs, 1.7 to 2.3 times as fast on 2 CPU
+    function, called on groups of up to COMPILED_GROUP runs, 1.8 to 2.2 times as fast on 2 CPU
     cores once compiled (R = 8 to 256, less at R = 1;
     README, Benchmarks); tested on CPUs only. It needs a C++ compiler, compiles for several seconds
     per new shape and process (a failure raises CompileError), and its numbers differ from the
