@@ -6,6 +6,7 @@ directions at chosen steps, enough to draw every chapter without retraining.
 """
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -250,7 +251,8 @@ def _compiled_step():
 
 
 # Runs per call of the compiled step: a group's intermediate tensors stay in cache, which made
-# R = 128 and 256 about 6% faster (README, Benchmarks). Every run's numbers are the same.
+# R = 128 and 256 about 6% faster (README, Benchmarks). Every run's weights are the same (the
+# recorded loss, summed in another order for another number of runs, can differ in its last bits).
 COMPILED_GROUP = 32
 
 
@@ -258,7 +260,7 @@ def _in_groups(step, W, u, xi, words, weights, p):
     """``step`` on groups of at most COMPILED_GROUP runs, of equal size but for the last (one or two
     shapes to compile), with the results concatenated back."""
     R = W.shape[0]
-    size = -(-R // -(-R // COMPILED_GROUP))
+    size = math.ceil(R / math.ceil(R / COMPILED_GROUP))
     if size == R:
         return step(W, u, xi, words, weights, p)
     out = []
