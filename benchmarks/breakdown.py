@@ -16,7 +16,10 @@ per run-step in proportion to the operators' own CPU time in the profiled run:
 One thread, as in engine.py's "processes x 1 thread" rows: CPU time and wall time are then the
 same thing, and every draw is made in the profiled thread (with more threads, the generators
 run on a thread pool the profiler does not see). It tells which part a faster engine would have
-to cut.
+to cut. The JSON rows also list each kind's operators, largest first. Inductor is asked to name
+its kernels in the profile (``cpp.enable_kernel_profile``) for the timed runs too, so the
+compiled rows time that build; ``compile=True`` needs a C++ compiler. Run it as a script: it
+imports ``timed`` from engine.py beside it.
 """
 import argparse
 import json
@@ -27,7 +30,7 @@ import warnings
 import torch
 
 import imbacl
-from engine import timed                      # benchmarks/engine.py, beside this script
+from engine import timed                      # benchmarks/engine.py (run this file as a script)
 from imbacl import preset
 
 RANDOM = ("aten::normal_", "aten::uniform_", "aten::random_", "aten::randn", "aten::rand",
@@ -54,12 +57,13 @@ def profile(train):
         t = time.perf_counter()
         train()
         wall = time.perf_counter() - t
-    seconds, fused = dict.fromkeys(KINDS, 0.0), 0.0
-    for event in prof.key_averages():
+    seconds, fused, names = dict.fromkeys(KINDS, 0.0), 0.0, {k: [] for k in KINDS}
+    for event in sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total):
         seconds[kind(event.key)] += event.self_cpu_time_total / 1e6
+        names[kind(event.key)].append(event.key)
         fused += event.self_cpu_time_total / 1e6 if "cpp_fused" in event.key else 0.0
     seconds["framework"] += max(0.0, wall - sum(seconds.values()))
-    return seconds, fused
+    return seconds, fused, names
 
 
 def breakdown(R, steps, compile):
@@ -68,12 +72,13 @@ def breakdown(R, steps, compile):
     def train():
         imbacl.train(cfgs, n_snapshots=2, threads=1, compile=compile)
     wall = timed(train)                       # best of 3 after a warm-up (which compiles)
-    seconds, fused = profile(train)
+    seconds, fused, names = profile(train)
     # the profiler slows the call down: split the unprofiled wall time in its proportions
     scale = wall / sum(seconds.values()) / (R * steps) * 1e6
     return dict(how="compile=True" if compile else "default", R=R,
                 rate=R * steps / wall, us=wall / (R * steps) * 1e6,
-                **{k: seconds[k] * scale for k in KINDS}, inductor_kernels=fused * scale)
+                **{k: seconds[k] * scale for k in KINDS}, inductor_kernels=fused * scale,
+                operators=names)
 
 
 def main():

@@ -36,10 +36,11 @@ def attention_weights(X: torch.Tensor) -> torch.Tensor:
 
 
 def attention_fused(X: torch.Tensor, mode: str = "identity") -> torch.Tensor:
-    """``attention`` unrolled over the L tokens, for the trainer's ``compile=True`` path: each
-    score, softmax and weighted sum is then an elementwise op over all sequences at once, which
-    torch.compile fuses and vectorises; the tiny L x L matrix products of ``attention`` (or a
-    softmax along a length-L axis) become slow code there. The same numbers up to rounding."""
+    """``attention`` unrolled over the L tokens, for the trainer's ``compile=True`` path: one dot
+    product per pair of tokens, then the softmax and the weighted sums as elementwise ops over
+    all sequences at once, which torch.compile fuses and vectorises; the tiny L x L matrix
+    products of ``attention`` (or a softmax along a length-L axis) become slow code there. The
+    same numbers up to rounding."""
     if mode == "none":
         return X
     L, d1 = X.shape[-2:]

@@ -6,7 +6,6 @@ directions at chosen steps, enough to draw every chapter without retraining.
 """
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -92,7 +91,7 @@ def train(configs, record_at=None, n_snapshots: int = 100, progress: bool = Fals
     training (fixed so that numbers do not depend on the machine's core count).
 
     compile: make each step (data, attention, loss, gradient, update) one ``torch.compile``d
-    function, called on groups of up to COMPILED_GROUP runs, 1.8 to 2.2 times as fast on 2 CPU
+    function, called on groups of COMPILED_GROUP runs on a CPU, 1.8 to 2.2 times as fast on 2 CPU
     cores once compiled (R = 8 to 256, less at R = 1;
     README, Benchmarks); tested on CPUs only. It needs a C++ compiler, compiles for several seconds
     per new shape and process (a failure raises CompileError), and its numbers differ from the
@@ -250,21 +249,22 @@ def _compiled_step():
     return lambda W, *draws: _in_groups(_COMPILED, W, *draws)
 
 
-# Runs per call of the compiled step: a group's intermediate tensors stay in cache, which made
-# R = 128 and 256 about 6% faster (README, Benchmarks). Every run's weights are the same (the
-# recorded loss, summed in another order for another number of runs, can differ in its last bits).
+# Runs per call of the compiled step on a CPU: a group's intermediate tensors stay in cache,
+# which made R = 128 and 256 about 6% faster (README, Benchmarks). Every run's weights are the
+# same (the recorded loss, summed in another order for another number of runs, can differ in
+# its last bits).
 COMPILED_GROUP = 32
 
 
 def _in_groups(step, W, u, xi, words, weights, p):
-    """``step`` on groups of at most COMPILED_GROUP runs, of equal size but for the last (one or two
-    shapes to compile), with the results concatenated back."""
+    """``step`` on groups of COMPILED_GROUP runs (the last one smaller), so that every R reuses
+    the one compiled group shape, with the results concatenated back. Every tensor in ``p`` has
+    the run axis first."""
     R = W.shape[0]
-    size = math.ceil(R / math.ceil(R / COMPILED_GROUP))
-    if size == R:
+    if R <= COMPILED_GROUP or W.device.type != "cpu":
         return step(W, u, xi, words, weights, p)
     out = []
-    for g in (slice(s, s + size) for s in range(0, R, size)):
+    for g in (slice(s, s + COMPILED_GROUP) for s in range(0, R, COMPILED_GROUP)):
         q = {k: v[g] if isinstance(v, torch.Tensor) else v for k, v in p.items()}
         out.append(step(W[g], u[g], xi[g], words[g], None if weights is None else weights[g], q))
     return torch.cat([loss for loss, _ in out]), torch.cat([W_g for _, W_g in out])
