@@ -96,6 +96,22 @@ def test_breakdown_script_sorts_the_step_into_kinds(tmp_path):
     assert rows[0]["inductor_kernels"] == 0 < rows[1]["inductor_kernels"] <= rows[1]["other kernels"]
 
 
+def test_compiled_step_is_the_default_path_up_to_rounding():
+    """train(compile=True) runs the same step as one compiled function, with the attention unrolled
+    over the tokens: its numbers are the default path's up to float rounding (which training
+    then carries on, so compare early), and a run gives the same weights alone or in a batch and
+    for any thread count, as on the default path."""
+    from torch._dynamo.utils import counters
+    configs = [preset("smoke", steps=40, seed=s) for s in range(3)]
+    graphs = counters["stats"]["unique_graphs"]
+    default, fast = train(configs), train(configs, compile=True)
+    assert counters["stats"]["unique_graphs"] > graphs          # it did compile a graph
+    assert np.abs(fast.P - default.P).max() < 1e-4 * np.abs(default.P).max()
+    assert np.abs(fast.loss - default.loss).max() < 1e-5
+    assert np.array_equal(train(configs[1], compile=True).P[0], fast.P[1])
+    assert np.array_equal(train(configs, compile=True, threads=1).P, fast.P)
+
+
 @pytest.mark.parametrize("remedies", [dict(prune_frac=0.25, reweight="known"),
                                       dict(reweight="focal", reweight_gamma=1.5)])
 def test_compiled_step_in_groups_gives_every_run_the_same_weights(monkeypatch, remedies):
