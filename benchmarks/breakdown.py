@@ -6,7 +6,9 @@ Trains R runs of the figure1 preset with imbacl.train, on the default path and w
 ``compile=True``, once timed and once under torch.profiler, and splits the timed wall time
 per run-step in proportion to the operators' own CPU time in the profiled run:
 
-- random draws: the runs' generators (torch's uniform, normal and random-integer kernels);
+- random draws: the runs' generators (torch's uniform, normal and random-integer kernels, and
+  with ``compile=True`` their C copy, imbacl.data.draw_like_torch, which the profiler sees
+  because this script labels its calls);
 - matrix products: bmm and mm (MKL or oneDNN);
 - other kernels: every other operator, and inductor's fused kernels with ``compile=True``
   (also given alone as ``inductor_kernels`` in the JSON rows);
@@ -34,7 +36,7 @@ from engine import timed                      # benchmarks/engine.py (run this f
 from imbacl import preset
 
 RANDOM = ("aten::normal_", "aten::uniform_", "aten::random_", "aten::randn", "aten::rand",
-          "aten::randint")
+          "aten::randint", "imbacl::draw_like_torch")
 MATMUL = ("aten::bmm", "aten::mm", "aten::matmul", "aten::addmm", "aten::baddbmm")
 KINDS = ("random draws", "matrix products", "other kernels", "framework")
 
@@ -47,6 +49,16 @@ def kind(name: str) -> str:
     if name.startswith("aten::") or "cpp_fused" in name:
         return "other kernels"
     return "framework"
+
+
+def label_c_draws():
+    """Make the C draws (a ctypes call, which the profiler does not see) a profiled region."""
+    draw = imbacl.data.draw_like_torch
+
+    def labelled(*args):
+        with torch.profiler.record_function("imbacl::draw_like_torch"):
+            return draw(*args)
+    imbacl.data.draw_like_torch = labelled
 
 
 def profile(train):
@@ -90,6 +102,7 @@ def main():
     import torch._inductor.config as inductor_config
     inductor_config.cpp.enable_kernel_profile = True     # name inductor's kernels in the profile
     warnings.filterwarnings("ignore", category=FutureWarning, module="torch")   # inductor's own
+    label_c_draws()
     print(f"figure1 preset, R = {args.runs} runs, {args.steps} steps, 1 thread, "
           f"torch {torch.__version__}; microseconds per run-step (share of the step)")
     print(f"{'path':>13} {'run-steps/s':>12} {'us/run-step':>12} "

@@ -131,7 +131,8 @@ def _train(configs, record, progress, device, workers=1, compile=False):
                      for c in configs])
     # the compiled step makes the views and attention itself, from the raw draws
     transform = None if compile else (lambda X: attention(X, c0.attention))
-    stream = DataStream(configs, M, transform=transform, device=device, workers=workers)
+    stream = DataStream(configs, M, transform=transform, device=device, workers=workers,
+                        fast_draws=compile)
     try:
         if not compile:
             return _loop(configs, record, progress, device, M, W, stream)

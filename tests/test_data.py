@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from imbacl import Config, data
@@ -91,3 +92,54 @@ def test_raw_draws_give_the_views_the_stream_gives():
         u, xi, words, w2 = draws.next_draws()
         D1, D2 = data.pair_views(u, xi, data.unpack_bits(words, 40), draws.eps, M, draws.sigma)
         assert torch.equal(V1, D1) and torch.equal(V2, D2) and torch.equal(w, w2)
+
+
+def test_c_draws_are_torchs_draws():
+    # imbacl/draws.c (compile=True's data) draws what torch.rand, randn and randint would, from
+    # the generator's state and back into it: u, mask words and the state bit for bit, and
+    # normals up to the rounding of another log, sin and cos: a few float32 ulps of the radius
+    # of each Box-Muller pair (torch's own angle 2 pi u is rounded once more than ours).
+    c = data.c_draws()
+    assert c is not None
+    for seed in (0, 3, 2 ** 63 - 5):
+        a, b = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
+        torch.rand(5, generator=a), torch.rand(5, generator=b)       # start mid-twister
+        for n_u, n_xi, n_w in [(7, 16, 1), (1000, 640, 3), (36864, 147456, 8192)]:
+            want = (torch.rand(n_u, generator=a), torch.randn(n_xi, generator=a),
+                    torch.randint(0, 2 ** 32, (n_w,), generator=a))
+            got = (torch.empty(n_u), torch.empty(n_xi), torch.empty(n_w, dtype=torch.int64))
+            data.draw_like_torch(c, b, *got)
+            assert torch.equal(got[0], want[0]) and torch.equal(got[2], want[2])
+            pairs = want[1].reshape(-1, 2, 8)                      # (x_j, x_j+8) share a radius
+            radius = pairs.norm(dim=1, keepdim=True).expand_as(pairs).reshape(-1)
+            ulp = torch.finfo(torch.float32).eps
+            assert ((got[1] - want[1]).abs() <= 8 * ulp * radius.clamp(min=1)).all()
+            assert torch.equal(a.get_state(), b.get_state())
+    with pytest.raises(ValueError, match="multiple of 16"):
+        data.draw_like_torch(c, a, torch.empty(3), torch.empty(20), torch.empty(1, dtype=torch.int64))
+
+
+def test_stream_with_c_draws_keeps_every_uniform_and_mask_bit():
+    # fast_draws (compile=True's stream) changes only the normals' last bits, over chunks and
+    # beside a re-sampling run (which still draws with torch, from the state C left)
+    cs = [Config(d=5, d1=40, n_majority=2, seq_len=3, batch=4, seed=s, resample=r)
+          for s, r in ((0, 1.0), (1, 2.0), (2, 1.0))]
+    M = torch.stack([data.dictionary(40, data.generator(c.seed, "dictionary")) for c in cs])
+    plain, fast = data.DataStream(cs, M), data.DataStream(cs, M, workers=2, fast_draws=True)
+    for _ in range(2 * data.CHUNK_STEPS + 1):
+        (u, xi, w, _), (u2, xi2, w2, _) = plain.next_draws(), fast.next_draws()
+        assert torch.equal(u, u2) and torch.equal(w, w2) and torch.equal(xi[1], xi2[1])
+        assert torch.allclose(xi, xi2, rtol=0, atol=1e-5) and not torch.equal(xi, xi2)
+    fast.close()
+
+
+def test_c_draws_fall_back_to_torch_with_a_warning(monkeypatch, tmp_path):
+    import tempfile
+    monkeypatch.setattr(data, "_C_DRAWS", {})
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    with pytest.warns(UserWarning, match="drawing with torch"):
+        assert data.c_draws() is None
+    c = Config(d=5, d1=40, n_majority=2, seq_len=3, batch=4)
+    stream = data.DataStream([c], torch.eye(40)[None], fast_draws=True)
+    assert torch.equal(stream.next_draws()[1], data.DataStream([c], torch.eye(40)[None]).next_draws()[1])

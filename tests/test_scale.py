@@ -76,7 +76,7 @@ def test_engine_benchmark_script_runs(tmp_path):
 def test_breakdown_script_sorts_the_step_into_kinds(tmp_path):
     """benchmarks/breakdown.py finds the step's own operators under their kinds (a renamed
     profiler event would land in the wrong one): the data's normal draws, the batched matrix
-    products, and, compiled, inductor's fused kernels (and only then)."""
+    products, and, compiled, the C draws and inductor's fused kernels (and only then)."""
     import json
     import subprocess
     import sys
@@ -91,6 +91,8 @@ def test_breakdown_script_sorts_the_step_into_kinds(tmp_path):
         ops = r["operators"]
         assert "aten::normal_" in ops["random draws"] and "aten::bmm" in ops["matrix products"]
         assert all(r[k] >= 0 for k in ("random draws", "matrix products", "other kernels", "framework"))
+    assert "imbacl::draw_like_torch" in rows[1]["operators"]["random draws"]
+    assert "imbacl::draw_like_torch" not in str(rows[0]["operators"])
     fused = [n for n in rows[1]["operators"]["other kernels"] if "cpp_fused" in n]
     assert fused and not any("cpp_fused" in n for n in rows[0]["operators"]["other kernels"])
     assert rows[0]["inductor_kernels"] == 0 < rows[1]["inductor_kernels"] <= rows[1]["other kernels"]
