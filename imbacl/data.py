@@ -125,6 +125,13 @@ def draw_like_torch(c, gen, u, xi, words):
     tensors u (float32), xi (float32, a multiple of 16 numbers) and words (int64), in that order,
     from ``gen``, which ends where torch would leave it. u and words are torch's bit for bit; xi
     differs from torch's in the last bits (see draws.c). ``c``: from :func:`c_draws`."""
+    wanted = {"u": (u, torch.float32), "xi": (xi, torch.float32), "words": (words, torch.int64)}
+    for name, (t, dtype) in wanted.items():
+        if t.dtype != dtype or t.device.type != "cpu" or not t.is_contiguous():
+            raise ValueError(f"{name} is a {'' if t.is_contiguous() else 'non-contiguous '}"
+                             f"{t.dtype} tensor on {t.device}: must be a contiguous {dtype} on the CPU")
+    if gen.device.type != "cpu":
+        raise ValueError(f"gen is a generator on {gen.device}: must be a CPU generator")
     state = gen.get_state()
     if c.imbacl_draw(state.data_ptr(), u.data_ptr(), u.numel(), xi.data_ptr(), xi.numel(),
                      words.data_ptr(), words.numel()):

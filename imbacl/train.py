@@ -91,12 +91,13 @@ def train(configs, record_at=None, n_snapshots: int = 100, progress: bool = Fals
     training (fixed so that numbers do not depend on the machine's core count).
 
     compile: make each step (data, attention, loss, gradient, update) one ``torch.compile``d
-    function, called on groups of COMPILED_GROUP runs on a CPU, 1.8 to 2.2 times as fast on 2 CPU
-    cores once compiled (R = 8 to 256, less at R = 1;
-    README, Benchmarks); tested on CPUs only. It needs a C++ compiler, compiles for several seconds
-    per new shape and process (a failure raises CompileError), and its numbers differ from the
-    default path's by rounding, which training then carries on (checked in
-    ``tests/test_scale.py``): the book uses the default. A process pool started after
+    function, called on groups of COMPILED_GROUP runs on a CPU, 2.4 to 3.0 times as fast on 2
+    CPU cores once compiled (R = 8 to 256, less at R = 1; README, Benchmarks); tested on CPUs
+    only. It needs a C++ compiler, compiles for several seconds per new shape and process (a
+    failure raises CompileError), and its numbers differ from the default path's by rounding,
+    which training then carries on (checked in ``tests/test_scale.py``): its kernels round
+    differently, and its normal draws (``data.draw_like_torch``, the same generators) differ
+    from torch's in the last bits. The book uses the default. A process pool started after
     compiling should use the "spawn" start method: a process forked from one that has compiled
     can hang.
     """

@@ -115,8 +115,14 @@ def test_c_draws_are_torchs_draws():
             ulp = torch.finfo(torch.float32).eps
             assert ((got[1] - want[1]).abs() <= 8 * ulp * radius.clamp(min=1)).all()
             assert torch.equal(a.get_state(), b.get_state())
-    with pytest.raises(ValueError, match="multiple of 16"):
-        data.draw_like_torch(c, a, torch.empty(3), torch.empty(20), torch.empty(1, dtype=torch.int64))
+    ok = (torch.empty(3), torch.empty(32), torch.empty(1, dtype=torch.int64))
+    with pytest.raises(ValueError, match="xi has 20 numbers: must be a multiple of 16"):
+        data.draw_like_torch(c, a, ok[0], torch.empty(20), ok[2])
+    with pytest.raises(ValueError, match="words is a torch.int32 tensor on cpu: must be a contiguous torch.int64"):
+        data.draw_like_torch(c, a, *ok[:2], torch.empty(1, dtype=torch.int32))
+    with pytest.raises(ValueError, match="u is a non-contiguous torch.float32"):
+        data.draw_like_torch(c, a, torch.empty(4, 2).T, *ok[1:])
+    assert torch.equal(a.get_state(), b.get_state())             # a refused draw draws nothing
 
 
 def test_stream_with_c_draws_keeps_every_uniform_and_mask_bit():
