@@ -8,7 +8,7 @@ per run-step in proportion to the operators' own CPU time in the profiled run:
 
 - random draws: the runs' generators (torch's uniform, normal and random-integer kernels, and
   with ``compile=True`` their C copy, imbacl.data.draw_like_torch, which the profiler sees
-  because this script labels its calls);
+  because this script labels its calls while profiling);
 - matrix products: bmm and mm (MKL or oneDNN);
 - other kernels: every other operator, and inductor's fused kernels with ``compile=True``
   (also given alone as ``inductor_kernels`` in the JSON rows);
@@ -24,6 +24,7 @@ compiled rows time that build; ``compile=True`` needs a C++ compiler. Run it as 
 imports ``timed`` from engine.py beside it.
 """
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -51,21 +52,27 @@ def kind(name: str) -> str:
     return "framework"
 
 
-def label_c_draws():
-    """Make the C draws (a ctypes call, which the profiler does not see) a profiled region."""
+@contextlib.contextmanager
+def c_draws_labelled():
+    """The C draws (a ctypes call, which the profiler does not see) as a profiled region; its
+    own time then includes the generator's get_state and set_state, which belong to the draws."""
     draw = imbacl.data.draw_like_torch
 
     def labelled(*args):
         with torch.profiler.record_function("imbacl::draw_like_torch"):
             return draw(*args)
     imbacl.data.draw_like_torch = labelled
+    try:
+        yield
+    finally:
+        imbacl.data.draw_like_torch = draw
 
 
 def profile(train):
     """Own CPU time (s) per kind in one profiled call of ``train``; framework also gets the call's
     wall time that no operator accounts for."""
     from torch.profiler import profile as torch_profile
-    with torch_profile() as prof:
+    with torch_profile() as prof, c_draws_labelled():
         t = time.perf_counter()
         train()
         wall = time.perf_counter() - t
@@ -102,7 +109,6 @@ def main():
     import torch._inductor.config as inductor_config
     inductor_config.cpp.enable_kernel_profile = True     # name inductor's kernels in the profile
     warnings.filterwarnings("ignore", category=FutureWarning, module="torch")   # inductor's own
-    label_c_draws()
     print(f"figure1 preset, R = {args.runs} runs, {args.steps} steps, 1 thread, "
           f"torch {torch.__version__}; microseconds per run-step (share of the step)")
     print(f"{'path':>13} {'run-steps/s':>12} {'us/run-step':>12} "

@@ -10,6 +10,7 @@ numbers whether it is trained alone or in a batch with others.
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 
 import numpy as np
@@ -65,19 +66,24 @@ def sample_sequences(M, eps, sigma, shape, gen):
 
 # -- torch's draws, faster, for train(compile=True) -----------------------------------------
 _C_DRAWS = {}
+_C_DRAWS_LOCK = threading.Lock()
+# torch's CPU generator state (get_state()): the layout draws.c reads and writes
+_STATE_BYTES = 5056
 
 
 def c_draws():
     """The C copy of torch's CPU draws (``imbacl/draws.c``), built once per machine with the C
-    compiler ($CC, else cc) and checked against torch on a few draws; None, with a warning, if
-    it cannot be built or does not match this torch."""
-    if "lib" not in _C_DRAWS:
-        try:
-            _C_DRAWS["lib"] = _check_c_draws(_build_c_draws())
-        except Exception as e:                          # the caller falls back to torch's draws
-            warnings.warn(f"imbacl/draws.c is not used, drawing with torch (slower): {e}")
-            _C_DRAWS["lib"] = None
-    return _C_DRAWS["lib"]
+    compiler ($CC, else cc) into the user's cache ($XDG_CACHE_HOME, else ~/.cache, /imbacl) and
+    checked against torch on a few draws; None, with a warning, if it cannot be built or does
+    not match this torch."""
+    with _C_DRAWS_LOCK:                                  # threads of a sweep may all ask at once
+        if "lib" not in _C_DRAWS:
+            try:
+                _C_DRAWS["lib"] = _check_c_draws(_build_c_draws())
+            except Exception as e:                      # the caller falls back to torch's draws
+                warnings.warn(f"imbacl/draws.c is not used, drawing with torch (slower): {e}")
+                _C_DRAWS["lib"] = None
+        return _C_DRAWS["lib"]
 
 
 def _build_c_draws():
@@ -90,17 +96,28 @@ def _build_c_draws():
     from pathlib import Path
     src = Path(__file__).with_name("draws.c")
     cc = os.environ.get("CC", "cc")
-    flags = ["-O3", "-march=native", "-fno-math-errno", "-shared", "-fPIC"]
-    key = hashlib.sha256(src.read_bytes() + " ".join([cc, *flags, platform.node()]).encode())
-    lib = Path(tempfile.gettempdir()) / f"imbacl-{os.getuid()}" / f"draws-{key.hexdigest()[:16]}.so"
+    flags = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC"]
+    cpu = Path("/proc/cpuinfo").read_text().split("\n\n")[0] if Path("/proc/cpuinfo").exists() else ""
+    key = hashlib.sha256(src.read_bytes() + " ".join([cc, *flags, platform.node(), platform.machine(),
+                                                      cpu]).encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "imbacl"
+    cache.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = cache.stat()
+    if st.st_uid != os.getuid() or st.st_mode & 0o022:  # we load code from it: ours alone
+        raise RuntimeError(f"{cache} is not a directory only this user can write")
+    lib = cache / f"draws-{key}.so"
     if not lib.exists():
-        lib.parent.mkdir(exist_ok=True)
-        tmp = lib.with_suffix(f".{os.getpid()}.tmp")
-        out = subprocess.run([cc, *flags, str(src), "-o", str(tmp), "-lm"], capture_output=True,
-                             text=True)
-        if out.returncode:
-            raise RuntimeError(f"{cc} failed: {out.stderr.strip()[:300]}")
-        os.replace(tmp, lib)                            # atomic: processes may build at once
+        fd, tmp = tempfile.mkstemp(dir=cache, suffix=".tmp")
+        os.close(fd)
+        try:
+            out = subprocess.run([cc, *flags, str(src), "-o", tmp, "-lm"], capture_output=True,
+                                 text=True, timeout=120)
+            if out.returncode:
+                raise RuntimeError(f"{cc} failed: {out.stderr.strip()[:300]}")
+            os.replace(tmp, lib)                        # atomic: processes may build at once
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
     c = ctypes.CDLL(str(lib))
     c.imbacl_draw.argtypes = [ctypes.c_void_p] + [ctypes.c_void_p, ctypes.c_int64] * 3
     return c
@@ -133,6 +150,9 @@ def draw_like_torch(c, gen, u, xi, words):
     if gen.device.type != "cpu":
         raise ValueError(f"gen is a generator on {gen.device}: must be a CPU generator")
     state = gen.get_state()
+    if state.dtype != torch.uint8 or state.numel() != _STATE_BYTES:     # before C writes to it
+        raise RuntimeError(f"torch {torch.__version__}'s generator state has {state.numel()} "
+                           f"{state.dtype} entries, not the {_STATE_BYTES} bytes draws.c knows")
     if c.imbacl_draw(state.data_ptr(), u.data_ptr(), u.numel(), xi.data_ptr(), xi.numel(),
                      words.data_ptr(), words.numel()):
         raise ValueError(f"xi has {xi.numel()} numbers: must be a multiple of 16")

@@ -126,8 +126,9 @@ def test_c_draws_are_torchs_draws():
 
 
 def test_stream_with_c_draws_keeps_every_uniform_and_mask_bit():
-    # fast_draws (compile=True's stream) changes only the normals' last bits, over chunks and
-    # beside a re-sampling run (which still draws with torch, from the state C left)
+    # fast_draws (compile=True's stream) changes only the normals' last bits, over chunks (each
+    # run's generator carried from one chunk's C draws to the next), and leaves a re-sampling run
+    # (which draws with torch, from its own generator) as it was
     cs = [Config(d=5, d1=40, n_majority=2, seq_len=3, batch=4, seed=s, resample=r)
           for s, r in ((0, 1.0), (1, 2.0), (2, 1.0))]
     M = torch.stack([data.dictionary(40, data.generator(c.seed, "dictionary")) for c in cs])
@@ -140,12 +141,38 @@ def test_stream_with_c_draws_keeps_every_uniform_and_mask_bit():
 
 
 def test_c_draws_fall_back_to_torch_with_a_warning(monkeypatch, tmp_path):
-    import tempfile
     monkeypatch.setattr(data, "_C_DRAWS", {})
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))        # nothing built there yet
     monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
     with pytest.warns(UserWarning, match="drawing with torch"):
         assert data.c_draws() is None
     c = Config(d=5, d1=40, n_majority=2, seq_len=3, batch=4)
     stream = data.DataStream([c], torch.eye(40)[None], fast_draws=True)
     assert torch.equal(stream.next_draws()[1], data.DataStream([c], torch.eye(40)[None]).next_draws()[1])
+
+
+def test_c_draws_built_once_for_threads_asking_at_once(monkeypatch, tmp_path):
+    # the threads of a sweep may all start a compiled run at once: one build, one library
+    import warnings
+    from concurrent.futures import ThreadPoolExecutor
+    monkeypatch.setattr(data, "_C_DRAWS", {})
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with ThreadPoolExecutor(4) as pool:
+            libs = list(pool.map(lambda _: data.c_draws(), range(4)))
+    assert libs[0] is not None and all(lib is libs[0] for lib in libs)
+    assert [p.suffix for p in (tmp_path / "imbacl").iterdir()] == [".so"]   # no leftovers
+
+
+def test_c_draws_refuse_a_cache_others_can_write_and_an_unknown_state(monkeypatch, tmp_path):
+    monkeypatch.setattr(data, "_C_DRAWS", {})
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    (tmp_path / "imbacl").mkdir(mode=0o777)
+    (tmp_path / "imbacl").chmod(0o777)                         # past the umask
+    with pytest.warns(UserWarning, match="not a directory only this user can write"):
+        assert data.c_draws() is None
+    monkeypatch.setattr(data, "_STATE_BYTES", 5055)            # a torch with another layout
+    g = torch.Generator().manual_seed(0)
+    with pytest.raises(RuntimeError, match="not the 5055 bytes draws.c knows"):
+        data.draw_like_torch(None, g, torch.empty(1), torch.empty(16), torch.empty(1, dtype=torch.int64))

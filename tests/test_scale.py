@@ -75,8 +75,9 @@ def test_engine_benchmark_script_runs(tmp_path):
 
 def test_breakdown_script_sorts_the_step_into_kinds(tmp_path):
     """benchmarks/breakdown.py finds the step's own operators under their kinds (a renamed
-    profiler event would land in the wrong one): the data's normal draws, the batched matrix
-    products, and, compiled, the C draws and inductor's fused kernels (and only then)."""
+    profiler event would land in the wrong one): torch's normal draws (the data's on the default
+    path; the dictionary's and the initial weights' on both), the batched matrix products, and,
+    compiled, the data's C draws and inductor's fused kernels (and only then)."""
     import json
     import subprocess
     import sys
