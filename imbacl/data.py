@@ -98,9 +98,10 @@ def _build_c_draws():
     cc = os.environ.get("CC", "cc")
     # for this machine (FMA contracted where it has it): compile=True is machine-specific anyway
     flags = ["-O3", "-march=native", "-fno-math-errno", "-shared", "-fPIC"]
-    cpu = Path("/proc/cpuinfo").read_text().split("\n\n")[0] if Path("/proc/cpuinfo").exists() else ""
-    key = hashlib.sha256(src.read_bytes() + " ".join([cc, *flags, platform.node(), platform.machine(),
-                                                      cpu]).encode()).hexdigest()[:16]
+    info = Path("/proc/cpuinfo")
+    cpu = info.read_text().split("\n\n")[0] if info.exists() else ""    # the first core's entry
+    machine = " ".join([cc, *flags, platform.node(), platform.machine(), cpu])
+    key = hashlib.sha256(src.read_bytes() + machine.encode()).hexdigest()[:16]
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "imbacl"
     cache.mkdir(mode=0o700, parents=True, exist_ok=True)
     st = cache.stat()
@@ -146,8 +147,9 @@ def draw_like_torch(c, gen, u, xi, words):
     wanted = {"u": (u, torch.float32), "xi": (xi, torch.float32), "words": (words, torch.int64)}
     for name, (t, dtype) in wanted.items():
         if t.dtype != dtype or t.device.type != "cpu" or not t.is_contiguous():
-            raise ValueError(f"{name} is a {'' if t.is_contiguous() else 'non-contiguous '}"
-                             f"{t.dtype} tensor on {t.device}: must be a contiguous {dtype} on the CPU")
+            layout = "" if t.is_contiguous() else "non-contiguous "
+            raise ValueError(f"{name} is a {layout}{t.dtype} tensor on {t.device}: must be a "
+                             f"contiguous {dtype} on the CPU")
     if gen.device.type != "cpu":
         raise ValueError(f"gen is a generator on {gen.device}: must be a CPU generator")
     state = gen.get_state()

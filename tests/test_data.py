@@ -118,7 +118,8 @@ def test_c_draws_are_torchs_draws():
     ok = (torch.empty(3), torch.empty(32), torch.empty(1, dtype=torch.int64))
     with pytest.raises(ValueError, match="xi has 20 numbers: must be a multiple of 16"):
         data.draw_like_torch(c, a, ok[0], torch.empty(20), ok[2])
-    with pytest.raises(ValueError, match="words is a torch.int32 tensor on cpu: must be a contiguous torch.int64"):
+    with pytest.raises(ValueError, match="words is a torch.int32 tensor on cpu: must be a "
+                                         "contiguous torch.int64"):
         data.draw_like_torch(c, a, *ok[:2], torch.empty(1, dtype=torch.int32))
     with pytest.raises(ValueError, match="u is a non-contiguous torch.float32"):
         data.draw_like_torch(c, a, torch.empty(4, 2).T, *ok[1:])
@@ -148,7 +149,8 @@ def test_c_draws_fall_back_to_torch_with_a_warning(monkeypatch, tmp_path):
         assert data.c_draws() is None
     c = Config(d=5, d1=40, n_majority=2, seq_len=3, batch=4)
     stream = data.DataStream([c], torch.eye(40)[None], fast_draws=True)
-    assert torch.equal(stream.next_draws()[1], data.DataStream([c], torch.eye(40)[None]).next_draws()[1])
+    torch_stream = data.DataStream([c], torch.eye(40)[None])
+    assert torch.equal(stream.next_draws()[1], torch_stream.next_draws()[1])
 
 
 def test_c_draws_built_once_for_threads_asking_at_once(monkeypatch, tmp_path):
@@ -175,4 +177,5 @@ def test_c_draws_refuse_a_cache_others_can_write_and_an_unknown_state(monkeypatc
     monkeypatch.setattr(data, "_STATE_BYTES", 5055)            # a torch with another layout
     g = torch.Generator().manual_seed(0)
     with pytest.raises(RuntimeError, match="not the 5055 bytes draws.c knows"):
-        data.draw_like_torch(None, g, torch.empty(1), torch.empty(16), torch.empty(1, dtype=torch.int64))
+        data.draw_like_torch(None, g, torch.empty(1), torch.empty(16),
+                             torch.empty(1, dtype=torch.int64))
