@@ -9,9 +9,16 @@ numbers whether it is trained alone or in a batch with others.
 """
 from __future__ import annotations
 
+import ctypes
+import hashlib
 import math
+import os
+import platform
+import subprocess
+import tempfile
 import threading
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -87,13 +94,6 @@ def c_draws():
 
 
 def _build_c_draws():
-    import ctypes
-    import hashlib
-    import os
-    import platform
-    import subprocess
-    import tempfile
-    from pathlib import Path
     src = Path(__file__).with_name("draws.c")
     cc = os.environ.get("CC", "cc")
     # for this machine (FMA contracted where it has it): compile=True is machine-specific anyway
