@@ -7,7 +7,7 @@ Trains R runs of the figure1 preset with imbacl.train, on the default path and w
 per run-step in proportion to the operators' own CPU time in the profiled run:
 
 - random draws: the runs' generators (torch's uniform, normal and random-integer kernels, and
-  with ``compile=True`` their C copy, imbacl.data.draw_like_torch, which the profiler sees
+  with ``compile=True`` their C copy, imbacl.fast.draw_like_torch, which the profiler sees
   because this script labels its calls while profiling);
 - matrix products: bmm and mm (MKL or oneDNN);
 - other kernels: every other operator, and inductor's fused kernels with ``compile=True``
@@ -33,6 +33,7 @@ import warnings
 import torch
 
 import imbacl
+import imbacl.fast
 from engine import timed                      # benchmarks/engine.py (run this file as a script)
 from imbacl import preset
 
@@ -56,16 +57,16 @@ def kind(name: str) -> str:
 def c_draws_labelled():
     """The C draws (a ctypes call, which the profiler does not see) as a profiled region; its
     own time then includes the generator's get_state and set_state, which belong to the draws."""
-    draw = imbacl.data.draw_like_torch
+    draw = imbacl.fast.draw_like_torch
 
     def labelled(*args):
         with torch.profiler.record_function("imbacl::draw_like_torch"):
             return draw(*args)
-    imbacl.data.draw_like_torch = labelled
+    imbacl.fast.draw_like_torch = labelled
     try:
         yield
     finally:
-        imbacl.data.draw_like_torch = draw
+        imbacl.fast.draw_like_torch = draw
 
 
 def profile(train):

@@ -1,10 +1,14 @@
 """imbacl: contrastive learning under imbalanced feature frequencies, simulated and measured."""
 from .config import Config, PRESETS, preset
-from .train import CompileError, History, NonFiniteError, train
-from . import data, loss, metrics, model, plots, probe, report, sweep, theory
+from .errors import (CompileError, ConfigError, ImbaclError, NonFiniteError, ResourceError,
+                     ResultsFileError)
+from .train import History, train
+from . import data, fits, io, loss, metrics, model, plots, probe, report, stream, sweep, theory
 
-__all__ = ["Config", "PRESETS", "preset", "History", "NonFiniteError", "CompileError", "train",
-           "data", "loss", "metrics", "model", "plots", "probe", "report", "sweep", "theory"]
+__all__ = ["Config", "PRESETS", "preset", "History", "train", "ImbaclError", "ConfigError",
+           "ResourceError", "NonFiniteError", "CompileError", "ResultsFileError", "data", "fits",
+           "io", "loss", "metrics", "model", "plots", "probe", "report", "stream", "sweep",
+           "theory"]
 __version__ = "0.1.0"
 
 

@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 
-from . import metrics, sweep
+from . import io, metrics, sweep
 from .config import preset, parse_value
-from .train import CompileError, NonFiniteError
+from .errors import ImbaclError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,7 +42,7 @@ def _parser():
                            help="a grid axis (repeatable); the sweep is their product")
             s.add_argument("--save", metavar="PATH", default=None,
                            help="also save every run's final projections to PATH (.npz; "
-                                "imbacl.sweep.load_final reads it)")
+                                "imbacl.io.load_final reads it)")
     return p
 
 
@@ -102,8 +102,8 @@ def main(argv=None) -> int:
         result = sweep.run(points, progress=args.progress, compile=args.compile,
                            **({"n_snapshots": 2} if save else {}))
         if save:
-            sweep.save_final(result, save, points)
-    except (ValueError, _UsageError, NonFiniteError, CompileError, OSError) as e:
+            io.save_final(result, save, points)
+    except (ValueError, _UsageError, ImbaclError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     runs = []
@@ -120,3 +120,25 @@ def main(argv=None) -> int:
         extra = " ".join(f"{k}={v}" for k, v in rec.get("overrides", {}).items())
         print(_row(rec, extra + "  " if extra else ""))
     return 0
+
+
+def sweep_command(base, axes: dict, seeds: int, save=None, preset_name: str = "figure1") -> str:
+    """The ``python -m imbacl sweep`` command that trains this grid: ``--set`` for every field
+    of ``base`` that differs from the preset, ``--grid`` per axis, ``--seeds``, ``--save``."""
+    ref = preset(preset_name)
+    parts = ["python -m imbacl sweep", f"--preset {preset_name}"]
+    for name, value in base.to_dict().items():
+        if name == "seed" or value == ref.to_dict()[name]:
+            continue
+        if name == "eps":
+            value = "none" if value is None else ":".join(f"{v:g}" for v in value)
+        parts.append(f"--set {name}={value:g}" if isinstance(value, float) else f"--set {name}={value}")
+    if base.seed != 0:
+        parts.append(f"--set seed={base.seed}")
+    for name, values in axes.items():
+        parts.append(f"--grid {name}=" + ",".join(f"{v:g}" if isinstance(v, float) else str(v)
+                                                  for v in values))
+    parts.append(f"--seeds {seeds}")
+    if save:
+        parts.append(f"--save {save}")
+    return " ".join(parts)

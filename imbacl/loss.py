@@ -21,17 +21,12 @@ def infonce(f1: torch.Tensor, f2: torch.Tensor, tau) -> torch.Tensor:
     return (torch.logsumexp(logits, dim=-1) - torch.diagonal(logits, dim1=1, dim2=2)).mean(-1)
 
 
-def _brelu(s, b):
-    # Same numbers as model.brelu (s - b, 0 or s + b) in three ops instead of five.
-    return s - torch.clamp(s, -b, b)
-
-
 def loss_and_grad(W, A1, A2, b, tau, lam, keep=None, weights=None, gamma=None):
     """Regularised loss (R,) and its gradient with respect to W (R, m, d1), by hand.
 
     A1, A2: attention outputs of the two views (R, K, L, d1); b: biases (R, m), not trained;
     tau, lam: (R,) tensors. Only the first view carries gradient (StopGrad on the second).
-    Remedies, all None for plain training:
+    Remedies, all None for the paper's plain training:
 
     - keep (R, m): pruning mask; pruned neurons are absent from the similarities, but [choice]
       still receive the gradient they would get if present (so every parameter keeps being
@@ -39,22 +34,26 @@ def loss_and_grad(W, A1, A2, b, tau, lam, keep=None, weights=None, gamma=None):
     - weights (R, K): fixed per-pair weights; the loss is sum_k w_k l_k / sum_k w_k;
     - gamma (R,): focal re-weighting, pair k also weighted by (1 - p_kk)^gamma (held constant).
     """
-    if keep is not None or weights is not None or gamma is not None:
-        return _loss_and_grad_remedies(W, A1, A2, b, tau, lam, keep, weights, gamma)
     R, K = A1.shape[:2]
     S1 = preactivations(A1, W)                                    # (R, K, L, m)
     bb = b[:, None, None, :]
-    f1 = _brelu(S1, bb).sum(dim=2)                                # (R, K, m)
-    f2 = _brelu(preactivations(A2, W), bb).sum(dim=2)
+    f1 = brelu(S1, bb).sum(dim=2)                                 # (R, K, m)
+    f2 = brelu(preactivations(A2, W), bb).sum(dim=2)
     tau3 = tau.reshape(-1, 1, 1)
-    logits = f1 @ f2.transpose(1, 2) / tau3                       # (R, K, K)
+    if keep is None:
+        logits = f1 @ f2.transpose(1, 2) / tau3                   # (R, K, K)
+    else:
+        k3 = keep[:, None, :]
+        logits = (f1 * k3) @ (f2 * k3).transpose(1, 2) / tau3
     lse = torch.logsumexp(logits, dim=-1)
-    loss = (lse - torch.diagonal(logits, dim1=1, dim2=2)).mean(-1)
-    loss = loss + 0.5 * lam * W.pow(2).sum(dim=(1, 2))
-    # d loss / d logits = (softmax - I) / K, so d loss / d f1 = (softmax - I) f2 / (K tau).
+    ell = lse - torch.diagonal(logits, dim1=1, dim2=2)            # (R, K)
     p = torch.exp(logits - lse.unsqueeze(-1))
+    w = _pair_weights(p, weights, gamma)
+    loss = ell.mean(-1) if w is None else (w * ell).sum(-1)
+    loss = loss + 0.5 * lam * W.pow(2).sum(dim=(1, 2))
+    # d loss / d logits = w (softmax - I) (w = 1/K unweighted), so d loss / d f1 = w (softmax - I) f2 / tau.
     p.diagonal(dim1=1, dim2=2).sub_(1.0)
-    g1 = p @ f2 / (K * tau3)                                      # (R, K, m)
+    g1 = p @ f2 / (K * tau3) if w is None else (w.unsqueeze(-1) * p) @ f2 / tau3   # unmasked f2
     # BReLU'(s) = 1 where |s| > b, else 0; h sums over tokens, so g1 reaches every token.
     gS = g1.unsqueeze(2) * (S1.abs() > bb)                         # (R, K, L, m)
     d1 = A1.shape[-1]
@@ -62,28 +61,15 @@ def loss_and_grad(W, A1, A2, b, tau, lam, keep=None, weights=None, gamma=None):
     return loss, grad + lam.reshape(-1, 1, 1) * W
 
 
-def _loss_and_grad_remedies(W, A1, A2, b, tau, lam, keep, weights, gamma):
-    R, K = A1.shape[:2]
-    S1 = preactivations(A1, W)
-    bb = b[:, None, None, :]
-    f1 = _brelu(S1, bb).sum(dim=2)
-    f2 = _brelu(preactivations(A2, W), bb).sum(dim=2)
-    k3 = 1.0 if keep is None else keep[:, None, :]
-    tau3 = tau.reshape(-1, 1, 1)
-    logits = (f1 * k3) @ (f2 * k3).transpose(1, 2) / tau3
-    lse = torch.logsumexp(logits, dim=-1)
-    ell = lse - torch.diagonal(logits, dim1=1, dim2=2)            # (R, K)
-    p = torch.exp(logits - lse.unsqueeze(-1))
-    w = torch.ones_like(ell) if weights is None else weights
+def _pair_weights(p, weights, gamma):
+    """Normalised per-pair weights (R, K) of the loss, or None for the plain mean.
+    p: the softmax (R, K, K), whose diagonal p_kk is the focal rule's confidence."""
+    if weights is None and gamma is None:
+        return None
+    w = torch.ones(p.shape[:2], dtype=p.dtype, device=p.device) if weights is None else weights
     if gamma is not None:
         w = w * (1 - torch.diagonal(p, dim1=1, dim2=2)).clamp_min(0) ** gamma.reshape(-1, 1)
-    w = w / w.sum(-1, keepdim=True)
-    loss = (w * ell).sum(-1) + 0.5 * lam * W.pow(2).sum(dim=(1, 2))
-    p.diagonal(dim1=1, dim2=2).sub_(1.0)
-    g1 = (w.unsqueeze(-1) * p) @ f2 / tau3                        # unmasked f2: see docstring
-    gS = torch.where(S1.abs() > bb, g1.unsqueeze(2), 0.0)
-    grad = torch.bmm(gS.reshape(R, -1, gS.shape[-1]).transpose(1, 2), A1.reshape(R, -1, A1.shape[-1]))
-    return loss, grad + lam.reshape(-1, 1, 1) * W
+    return w / w.sum(-1, keepdim=True)
 
 
 def gradient_check(seed: int = 0, R: int = 2, K: int = 6, L: int = 3, d1: int = 8, m: int = 5):

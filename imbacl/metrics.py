@@ -2,7 +2,7 @@
 
 Leading axes (runs, snapshots) broadcast through every function. The first ``d`` columns of P
 are the features M_1..M_d; the rest are the non-feature directions M_j^perp. Thresholds are
-parameters, with the defaults the book states (see shared/notes/model.md, "Measuring").
+parameters, with the defaults the book states where it defines them (chapters 2-5).
 """
 from __future__ import annotations
 
@@ -282,21 +282,6 @@ def log_growth_rate(P_from, P_to, dt):
     The measured counterpart of the log of Theorem 3.1's per-step factor
     ``1 - eta lam + eta eps_j C`` (see :func:`imbacl.theory.stage1_factor`)."""
     return np.log(growth(P_from, P_to)) / float(dt)
-
-
-def linear_fit(x, y):
-    """Least-squares line ``y = intercept + slope x`` over the finite pairs of x and y
-    (broadcast together, then flattened). Returns dict(slope, intercept, r2, n)."""
-    x, y = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if x.size < 2 or np.ptp(x) == 0:
-        raise ValueError(f"linear_fit needs at least two distinct finite x values, got {x.size}")
-    slope, intercept = np.polyfit(x, y, 1)
-    ss_res = ((y - intercept - slope * x) ** 2).sum()
-    ss_tot = ((y - y.mean()) ** 2).sum()
-    r2 = 1 - ss_res / ss_tot if ss_tot > 0 else 1.0
-    return {"slope": float(slope), "intercept": float(intercept), "r2": float(r2), "n": int(x.size)}
 
 
 def perp_excess(P_from, P_to, d):

@@ -5,15 +5,16 @@ Every function takes a leading run axis R so that many independent runs are one 
 """
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
 
 
-def brelu(s: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Bilateral ReLU: ReLU(s - b) - ReLU(-s - b). Zero on [-b, b], odd, slope 1 outside."""
-    return torch.relu(s - b) - torch.relu(-s - b)
+def brelu(s: torch.Tensor, b) -> torch.Tensor:
+    """Bilateral ReLU: ReLU(s - b) - ReLU(-s - b). Zero on [-b, b], odd, slope 1 outside.
+
+    Written as s - clamp(s, -b, b): the same numbers (s - b, 0 or s + b) in two ops, not five."""
+    return s - torch.clamp(s, -b, b)
 
 
 def attention(X: torch.Tensor, mode: str = "identity") -> torch.Tensor:
@@ -33,30 +34,6 @@ def attention_weights(X: torch.Tensor) -> torch.Tensor:
 
     [choice] the 1/sqrt(d1) scaling of standard attention; the paper does not state one."""
     return torch.softmax(X @ X.transpose(-1, -2) / math.sqrt(X.shape[-1]), dim=-1)
-
-
-def attention_fused(X: torch.Tensor, mode: str = "identity") -> torch.Tensor:
-    """``attention`` unrolled over the L tokens, for the trainer's ``compile=True`` path: one dot
-    product per pair of tokens, then the softmax and the weighted sums as elementwise ops over
-    all sequences at once, which torch.compile fuses and vectorises; the tiny L x L matrix
-    products of ``attention`` (or a softmax along a length-L axis) become slow code there. The
-    same numbers up to rounding."""
-    if mode == "none":
-        return X
-    L, d1 = X.shape[-2:]
-    x = [X[..., r, :] for r in range(L)]
-    score = [[None] * L for _ in range(L)]
-    for r in range(L):
-        for s in range(r, L):          # <x_r, x_s> is symmetric: one dot product per pair
-            score[r][s] = score[s][r] = (x[r] * x[s]).sum(-1) / math.sqrt(d1)
-    out = []
-    for r in range(L):
-        top = functools.reduce(torch.maximum, score[r])
-        e = [torch.exp(v - top) for v in score[r]]
-        total = functools.reduce(torch.add, e)
-        out.append(functools.reduce(torch.add, [w.unsqueeze(-1) * v for w, v in zip(e, x)])
-                   / total.unsqueeze(-1))
-    return torch.stack(out, dim=-2)
 
 
 def bias(W: torch.Tensor, sigma, d: int, bias_scale) -> torch.Tensor:

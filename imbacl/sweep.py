@@ -51,10 +51,6 @@ def _chunks(configs, max_batch):
             yield idx[k:k + step]
 
 
-def _train_quiet(configs, kwargs):
-    return train(configs, **kwargs)
-
-
 @dataclass
 class SweepResult:
     configs: list
@@ -86,7 +82,7 @@ def run(configs, executor=None, max_batch: int | None = None, **train_kwargs) ->
     if executor is None:
         histories = [train(b, **train_kwargs) for b in batches]
     else:
-        futures = [executor.submit(_train_quiet, b, train_kwargs) for b in batches]
+        futures = [executor.submit(train, b, **train_kwargs) for b in batches]
         histories = [f.result() for f in futures]
     index = [None] * len(configs)
     for g, idx in enumerate(chunks):
@@ -136,7 +132,7 @@ def final_projections(result: SweepResult, step: int = -1) -> list:
 
 @dataclass
 class FinalSweep:
-    """A sweep cached by :func:`save_final`: per run its Config, its grid overrides, the step of
+    """A sweep cached by :func:`imbacl.io.save_final`: per run its Config, its grid overrides, the step of
     its snapshot and its projections P (m, d1)."""
     configs: list
     overrides: list
@@ -157,74 +153,3 @@ class FinalSweep:
                 if all(getattr(c, k) == v for k, v in fields.items())]
         return FinalSweep(*([getattr(self, a)[i] for i in keep]
                             for a in ("configs", "overrides", "steps", "P")))
-
-
-def save_final(result: SweepResult, path, points=None, dtype: str = "float32", step: int = -1):
-    """Save one snapshot (default: the last) of every run of a sweep, compactly: projections in
-    ``dtype`` (one array per trained batch), configs and grid overrides. No trajectory is kept,
-    so the file stays small enough to commit. ``points``: the grid the result came from."""
-    import json
-    arrays = {f"P{g}": h.P[:, step].astype(dtype) for g, h in enumerate(result.histories)}
-    arrays.update({f"step{g}": np.asarray(h.steps[step]) for g, h in enumerate(result.histories)})
-    overrides = [o for o, _ in points] if points is not None else [{} for _ in result.configs]
-    np.savez_compressed(path, index=np.asarray(result.index, dtype=np.int64),
-                        configs=np.array([repr(c.to_dict()) for c in result.configs]),
-                        overrides=np.array([json.dumps(o) for o in overrides]), **arrays)
-
-
-def scale_to_d(base: Config, d: int, d_ref: int = 9) -> Config:
-    """``base`` (set at d_ref features) carried to d features along the paper's scalings:
-    m = round(d^C_m) with C_m = log(base.m) / log(d_ref) fixed; d1 = (base.d1 / d_ref) d;
-    n_majority = round(base.n_majority d / d_ref); steps proportional to the d-dependence of
-    the theory's T2, d log d / loglog d (rounded to 100); lam proportional to the theory's
-    Stage-1 threshold, loglog d / d (3 significant digits), so every d sits at the same place
-    relative to it. Frequencies, tau, sigma, lr and the rest are kept."""
-    def t_shape(x):
-        return x * np.log(x) / np.log(np.log(x))
-
-    def lam_shape(x):
-        return np.log(np.log(x)) / x
-
-    if d < 3:
-        raise ValueError(f"d={d} is invalid: scale_to_d needs d >= 3 (loglog d > 0)")
-    C_m = np.log(base.m) / np.log(d_ref)
-    lam = float(f"{base.lam * lam_shape(d) / lam_shape(d_ref):.3g}")
-    return base.replace(d=d, d1=int(round(base.d1 / d_ref * d)), m=int(round(d ** C_m)),
-                        n_majority=int(round(base.n_majority * d / d_ref)),
-                        steps=int(round(base.steps * t_shape(d) / t_shape(d_ref) / 100) * 100),
-                        lam=lam)
-
-
-def cli_command(base: Config, axes: dict, seeds: int, save=None, preset_name: str = "figure1") -> str:
-    """The ``python -m imbacl sweep`` command that trains this grid: ``--set`` for every field
-    of ``base`` that differs from the preset, ``--grid`` per axis, ``--seeds``, ``--save``."""
-    from .config import preset
-    ref = preset(preset_name)
-    parts = ["python -m imbacl sweep", f"--preset {preset_name}"]
-    for name, value in base.to_dict().items():
-        if name == "seed" or value == ref.to_dict()[name]:
-            continue
-        if name == "eps":
-            value = "none" if value is None else ":".join(f"{v:g}" for v in value)
-        parts.append(f"--set {name}={value:g}" if isinstance(value, float) else f"--set {name}={value}")
-    if base.seed != 0:
-        parts.append(f"--set seed={base.seed}")
-    for name, values in axes.items():
-        parts.append(f"--grid {name}=" + ",".join(f"{v:g}" if isinstance(v, float) else str(v)
-                                                  for v in values))
-    parts.append(f"--seeds {seeds}")
-    if save:
-        parts.append(f"--save {save}")
-    return " ".join(parts)
-
-
-def load_final(path) -> FinalSweep:
-    """Read a file written by :func:`save_final` (projections come back as float64)."""
-    import ast
-    import json
-    with np.load(path) as z:
-        configs = [Config(**ast.literal_eval(s)) for s in z["configs"]]
-        overrides = [json.loads(s) for s in z["overrides"]]
-        P = [z[f"P{g}"][r].astype(np.float64) for g, r in z["index"]]
-        steps = [int(z[f"step{g}"]) for g, _ in z["index"]]
-    return FinalSweep(configs, overrides, steps, P)

@@ -7,7 +7,7 @@ import pytest
 
 matplotlib.use("Agg")
 
-from imbacl import cli, metrics, plots, preset, sweep, theory, train  # noqa: E402
+from imbacl import cli, fits, io, metrics, plots, preset, sweep, theory, train  # noqa: E402
 
 
 def _P():
@@ -98,35 +98,35 @@ def test_fit_ni_bound_and_omega1_recover_constants():
     rho = np.linspace(0.2, 1.0, 6)
     for d in (9, np.array([9, 16, 25, 9, 16, 25])):
         sizes = theory.ni_bound(d, rho, gamma_c0=0.3, C=2.0)
-        f = theory.fit_ni_bound(rho, d, sizes)
+        f = fits.fit_ni_bound(rho, d, sizes)
         assert np.isclose(f["C"], 2.0) and np.isclose(f["gamma_c0"], 0.3) and f["rms"] < 1e-9
     d, m = 9, 30
     counts = theory.pure_bound(d, theory.C_m(m, d), rho, gamma_c0=-0.8, C=0.5)
     counts[0] = 0.0                                              # a zero count is dropped
-    f = theory.fit_omega1(rho, d, m, counts)
+    f = fits.fit_omega1(rho, d, m, counts)
     assert np.isclose(f["gamma_c0"], -0.8) and np.isclose(f["C"], 0.5) and f["n"] == 5
 
 
 def test_fit_width_power_law_and_threshold():
     rho = np.array([0.4, 0.5, 0.7, 1.0])
     m_star = 3.0 * 9 ** (0.2 * rho ** -2.0)
-    f = theory.fit_width(rho, 9, np.append(m_star[:-1], np.nan))
+    f = fits.fit_width(rho, 9, np.append(m_star[:-1], np.nan))
     assert np.isclose(f["a"], 0.2) and np.isclose(f["C"], 3.0) and f["n"] == 3
-    p = theory.fit_power_law([1, 2, 4], [3, 12, 48])
+    p = fits.fit_power_law([1, 2, 4], [3, 12, 48])
     assert np.isclose(p["A"], 3) and np.isclose(p["b"], 2)
     eps = np.array([0.02, 0.04, 0.06, 0.1])
-    f = theory.fit_lam_threshold(eps, theory.lam_threshold(eps, 9, C_z=4.0), 9)
+    f = fits.fit_lam_threshold(eps, theory.lam_threshold(eps, 9, C_z=4.0), 9)
     assert np.isclose(f["C_z"], 4.0) and np.isclose(f["b"], 1.0) and abs(f["eps0"]) < 1e-9
-    g = theory.fit_lam_threshold(eps, 0.5 * (eps - 0.01), 9)
+    g = fits.fit_lam_threshold(eps, 0.5 * (eps - 0.01), 9)
     assert np.isclose(g["eps0"], 0.01) and g["rms_affine"] < 1e-9 < g["rms_line"]
     with pytest.raises(ValueError, match="two finite"):
-        theory.fit_lam_threshold([0.1], [0.01], 9)
+        fits.fit_lam_threshold([0.1], [0.01], 9)
 
 
 def test_stage1_C_z_inverts_the_stage1_factor():
     eps = np.array([0.01, 0.03, 0.1])
     rate = np.log(theory.stage1_factor(eps, lr=0.5, lam=0.01, d=9, C_z=7.0))
-    f = theory.stage1_C_z(rate, eps, lr=0.5, lam=0.01, d=9)
+    f = fits.stage1_C_z(rate, eps, lr=0.5, lam=0.01, d=9)
     assert np.isclose(f["C_z"], 7.0) and np.isclose(f["C_z_free"], 7.0) and abs(f["intercept"]) < 1e-9
 
 
@@ -147,8 +147,8 @@ def test_save_and_load_final_round_trip(tmp_path):
     pts = sweep.grid(preset("smoke", steps=20), seeds=2, m=[6, 8], eps_min=[0.01, 0.03])
     res = sweep.run(pts, record_at=[0, 20])
     path = tmp_path / "s.npz"
-    sweep.save_final(res, path, pts)
-    back = sweep.load_final(path)
+    io.save_final(res, path, pts)
+    back = io.load_final(path)
     assert len(back) == 8 and back.configs == res.configs and back.steps == [20] * 8
     assert [o for o, _ in back.points] == [o for o, _ in pts]
     for P, Q in zip(back.P, sweep.final_projections(res)):
@@ -159,13 +159,45 @@ def test_save_and_load_final_round_trip(tmp_path):
     assert axes["m"] == [8] and arr.shape == (1, 2, 2)
 
 
+def test_results_files_name_their_format_and_refuse_others(tmp_path):
+    """io files record the kind, the format version and imbacl's version; a loader refuses a
+    file of another kind, a newer format, a truncated or a foreign file, with one error naming
+    the file; the caches committed before versions were recorded still load (version 0)."""
+    import imbacl
+    pts = sweep.grid(preset("smoke", steps=5), seeds=1, lam=[0.0])
+    res = sweep.run(pts, record_at=[0, 5])
+    path = tmp_path / "s.npz"
+    io.save_final(res, path, pts)
+    with np.load(path) as z:
+        assert str(z["format"]) == "imbacl/final" and int(z["format_version"]) == io.FORMAT_VERSION
+        assert str(z["imbacl_version"]) == imbacl.__version__
+        arrays = dict(z)
+    res.histories[0].save(tmp_path / "h.npz")
+    with pytest.raises(imbacl.ResultsFileError, match="h.npz: holds 'imbacl/history', not 'imbacl/final'"):
+        io.load_final(tmp_path / "h.npz")
+    np.savez(tmp_path / "new.npz", **dict(arrays, format_version=np.array(io.FORMAT_VERSION + 1)))
+    with pytest.raises(imbacl.ResultsFileError, match="new.npz: format version .* is newer"):
+        io.load_final(tmp_path / "new.npz")
+    (tmp_path / "cut.npz").write_bytes(path.read_bytes()[:200])
+    np.savez(tmp_path / "other.npz", x=np.zeros(3))
+    for name, what in (("cut.npz", "not a readable|damaged"), ("other.npz", "missing index"),
+                       ("none.npz", "no such file")):
+        with pytest.raises(imbacl.ResultsFileError, match=f"{name}: .*({what})"):
+            io.load_final(tmp_path / name)
+    with pytest.raises(imbacl.ResultsFileError, match="cannot write"):
+        io.save_final(res, tmp_path / "no" / "dir" / "x.npz", pts)
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    legacy = root / "results" / "ratio_d6.npz"
+    assert io.file_version(legacy) == 0 and len(io.load_final(legacy)) > 0
+
+
 def test_cli_sweep_save(tmp_path, capsys):
     path = tmp_path / "cli.npz"
     argv = ["sweep", "--preset", "smoke", "--set", "steps=15", "--grid", "lam=0,0.01",
             "--seeds", "2", "--json", "--save", str(path)]
     assert cli.main(argv) == 0
     runs = json.loads(capsys.readouterr().out)["runs"]
-    back = sweep.load_final(path)
+    back = io.load_final(path)
     assert len(back) == 4 == len(runs) and back.overrides[2] == {"lam": 0.01}
     alone = train(back.configs[3])
     assert np.allclose(back.P[3], alone.P[0, -1], rtol=1e-6)
@@ -213,14 +245,14 @@ def test_mask_offset_and_offset_threshold():
 
 def test_scale_to_d_and_cli_command():
     base = preset("figure1")
-    assert sweep.scale_to_d(base, 9) == base                     # the reference point is unchanged
-    c = sweep.scale_to_d(base, 16)
+    assert theory.scale_to_d(base, 9) == base                     # the reference point is unchanged
+    c = theory.scale_to_d(base, 16)
     assert (c.d, c.d1, c.m, c.n_majority) == (16, 64, 73, 9)
     assert c.steps > base.steps and c.lam < base.lam and c.eps_max == base.eps_max
     assert np.isclose(theory.C_m(c.m, 16), theory.C_m(30, 9), atol=0.01)
     with pytest.raises(ValueError, match="d >= 3"):
-        sweep.scale_to_d(base, 2)
-    cmd = sweep.cli_command(c, {"eps_min": [0.01, 0.1]}, 4, "out.npz")
+        theory.scale_to_d(base, 2)
+    cmd = cli.sweep_command(c, {"eps_min": [0.01, 0.1]}, 4, "out.npz")
     assert cmd.startswith("python -m imbacl sweep --preset figure1 --set d=16 --set d1=64")
     assert "--grid eps_min=0.01,0.1 --seeds 4 --save out.npz" in cmd and "tau" not in cmd
     # the command parses back into the same grid of configs
@@ -228,7 +260,7 @@ def test_scale_to_d_and_cli_command():
     sets = [a for k, a in zip(args, args[1:]) if k == "--set"]
     over = {s.split("=")[0]: cli.parse_value(s.split("=")[0], s.split("=")[1]) for s in sets}
     assert preset("figure1", **over) == c
-    assert sweep.cli_command(base, {}, 1) == "python -m imbacl sweep --preset figure1 --seeds 1"
+    assert cli.sweep_command(base, {}, 1) == "python -m imbacl sweep --preset figure1 --seeds 1"
 
 
 def test_sweep_table_renders_mean_and_sd():
@@ -241,16 +273,16 @@ def test_sweep_table_renders_mean_and_sd():
         report.sweep_table("rho", [0.1], {"a": [1.0, 2.0]})
 
 
-def test_fit_stage1_rates_recovers_offset_model():
+def test_stage1_C_z_recovers_offset_model():
     rng = np.random.default_rng(0)
     eps = np.concatenate([rng.uniform(0.01, 0.1, 30), np.zeros(30)])
     offset = rng.uniform(0.01, 0.03, 60)
     lam = rng.choice([0.0, 0.01, 0.02], 60)
     # true model: growth with eps - 0.8 offset, C_z = 3
     rate = np.log(1 - 0.5 * lam + 0.5 * 3.0 * (eps - 0.8 * offset) * theory._loglog(9) / 9)
-    f = theory.fit_stage1_rates(rate, eps, lam, offset, lr=0.5, d=9)
+    f = fits.stage1_C_z(rate, eps, lr=0.5, lam=lam, d=9, offset=offset)
     assert np.isclose(f["C_z_offset"], 3.0) and np.isclose(f["k"], 0.8) and f["rms_offset"] < 1e-9
     assert f["rms"] > 0.01 and f["n"] == 60                     # the origin line cannot fit it
-    g = theory.fit_stage1_rates(np.log(theory.stage1_factor(eps, 0.5, lam, 9, C_z=2.0)), eps, lam,
-                                offset, lr=0.5, d=9)
+    g = fits.stage1_C_z(np.log(theory.stage1_factor(eps, 0.5, lam, 9, C_z=2.0)), eps, lr=0.5,
+                        lam=lam, d=9, offset=offset)
     assert np.isclose(g["C_z"], 2.0) and g["rms"] < 1e-9 and abs(g["k"]) < 1e-6

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from imbacl import data, loss, model, preset, probe, train
+from imbacl import data, loss, model, preset, probe, stream, train
 
 
 def _inputs(seed=0, R=2, K=6, L=3, d1=8, m=5):
@@ -73,8 +73,8 @@ def test_weighted_gradient_matches_autograd():
 
 def test_known_weights_up_weight_minority_pairs():
     c = preset("smoke", reweight="known", steps=5)
-    M = data.dictionary(c.d1, data.generator(c.seed, "dictionary"))[None]
-    _, _, w = data.DataStream([c], M).next()
+    M = data.dictionary(c.d1, stream.generator(c.seed, "dictionary"))[None]
+    _, _, w = stream.DataStream([c], M).next()
     vals = np.unique(w.numpy())
     assert np.all(np.isclose(vals, 1.0) | np.isclose(vals, c.eps_max / c.eps_min))
     assert (w > 1).any()
@@ -82,14 +82,14 @@ def test_known_weights_up_weight_minority_pairs():
 
 def test_resampling_hits_its_target_share():
     c = preset("smoke", resample=4.0, batch=64)
-    M = data.dictionary(c.d1, data.generator(c.seed, "dictionary"))[None]
-    stream = data.DataStream([c], M)
-    stream._pos = data.CHUNK_STEPS
+    M = data.dictionary(c.d1, stream.generator(c.seed, "dictionary"))[None]
+    s = stream.DataStream([c], M)
+    s._pos = stream.CHUNK_STEPS
     has = []
     for _ in range(8):                                      # 8 chunks of 16 steps x 64 sequences
-        stream._draw_chunk                                  # noqa: B018 (drawn inside next)
-        gen = stream.gens[0]
-        u, _, _ = stream._resampled(0, gen, (data.CHUNK_STEPS, c.batch, c.seq_len), 1)
+        s._draw_chunk                                  # noqa: B018 (drawn inside next)
+        gen = s.gens[0]
+        u, _, _ = s._resampled(0, gen, (stream.CHUNK_STEPS, c.batch, c.seq_len), 1)
         mino = c.minority
         has.append((u[..., mino] < torch.tensor(c.freqs)[mino]).flatten(2).any(-1).flatten())
     has = torch.cat(has).float()
@@ -113,7 +113,7 @@ def test_remedy_runs_are_batch_independent():
 
 def test_probe_finds_a_planted_separable_feature():
     c = preset("smoke")
-    M = data.dictionary(c.d1, data.generator(c.seed, "dictionary")).numpy()
+    M = data.dictionary(c.d1, stream.generator(c.seed, "dictionary")).numpy()
     W = np.zeros((c.m, c.d1), dtype=np.float32)
     W[0] = 3 * M[:, 0]                    # neuron 1 reads feature 1 exactly, neuron 2 feature 4
     W[1] = 3 * M[:, 3]

@@ -122,11 +122,10 @@ def test_compiled_step_in_groups_gives_every_run_the_same_weights(monkeypatch, r
     cache); how the runs are grouped changes no weight, with the remedies' per-run tensors (prune
     fractions, pair weights, focal gamma) sliced along. The recorded loss, which inductor sums in
     an order that depends on the number of runs, may differ in its last bits."""
-    import importlib
-    trainer = importlib.import_module("imbacl.train")          # the module, not the function
+    from imbacl import fast
     configs = [preset("smoke", steps=20, seed=s, lr=0.4 + 0.1 * s, **remedies) for s in range(3)]
     whole = train(configs, compile=True)
-    monkeypatch.setattr(trainer, "COMPILED_GROUP", 2)          # groups of 2 and 1
+    monkeypatch.setattr(fast, "COMPILED_GROUP", 2)          # groups of 2 and 1
     grouped = train(configs, compile=True)
     assert np.array_equal(grouped.P, whole.P) and np.array_equal(grouped.norms, whole.norms)
     assert np.abs(grouped.loss - whole.loss).max() < 1e-6 * np.abs(whole.loss).max()   # rounding

@@ -3,7 +3,8 @@ import pytest
 
 import imbacl
 from imbacl import metrics, preset, train
-from imbacl.train import NonFiniteError, log_steps
+from imbacl.errors import NonFiniteError
+from imbacl.train import log_steps
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,7 @@ def test_mixed_shapes_are_refused():
 def test_save_load_roundtrip(tmp_path, smoke_batch):
     _, h = smoke_batch
     h.save(tmp_path / "h.npz")
-    back = imbacl.History.load(tmp_path / "h.npz")
+    back = imbacl.io.load_history(tmp_path / "h.npz")
     assert back.configs == h.configs and np.array_equal(back.P, h.P)
 
 
