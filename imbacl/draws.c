@@ -1,4 +1,5 @@
-/* torch's CPU draws, faster (benchmarks/README.md), for train(compile=True) (imbacl/fast.py loads this).
+/* torch's CPU draws, faster (benchmarks/README.md), for train(compile=True); imbacl/fast.py
+   loads this.
 
    torch.rand, torch.randn and torch.randint(0, 2**32) of float32 / int64 from one
    torch.Generator on a CPU, as torch draws them: the same Mersenne Twister (mt19937) outputs,
