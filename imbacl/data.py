@@ -94,11 +94,3 @@ def sample_config(config, n_sequences: int, seed_offset: int = 0):
     X, z = sample_sequences(M, eps, config.sigma, (n_sequences, config.seq_len), gen)
     v1, v2 = views(X, random_mask(tuple(X.shape), gen))
     return {"M": M, "z": z, "X": X, "view1": v1, "view2": v2}
-
-
-def minority_share(config) -> tuple:
-    """Share of sequences holding at least one minority feature: (nominal q, after re-sampling
-    q / (q + (1 - q) / resample))."""
-    eps = np.asarray(config.freqs)[config.minority]
-    q = 1 - float(np.prod((1 - eps) ** config.seq_len))
-    return q, q / (q + (1 - q) / config.resample)

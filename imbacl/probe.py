@@ -57,9 +57,3 @@ def probe_config(config, W: np.ndarray, n_train: int = 3000, n_test: int = 3000,
         clf.fit(f_tr, y_tr[:, j])
         out[j] = balanced_accuracy_score(y_te[:, j], clf.predict(f_te))
     return out
-
-
-def probe_history(history, **kwargs) -> np.ndarray:
-    """Probe every run of a History at its final weights: (R, d) balanced accuracies."""
-    W = history.W
-    return np.stack([probe_config(c, W[r], **kwargs) for r, c in enumerate(history.configs)])

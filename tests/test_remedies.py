@@ -80,6 +80,14 @@ def test_known_weights_up_weight_minority_pairs():
     assert (w > 1).any()
 
 
+def _minority_share(config) -> tuple:
+    """Share of sequences holding at least one minority feature: (nominal q, after re-sampling
+    q / (q + (1 - q) / resample))."""
+    eps = np.asarray(config.freqs)[config.minority]
+    q = 1 - float(np.prod((1 - eps) ** config.seq_len))
+    return q, q / (q + (1 - q) / config.resample)
+
+
 def test_resampling_hits_its_target_share():
     c = preset("smoke", resample=4.0, batch=64)
     M = data.dictionary(c.d1, stream.generator(c.seed, "dictionary"))[None]
@@ -93,7 +101,7 @@ def test_resampling_hits_its_target_share():
         mino = c.minority
         has.append((u[..., mino] < torch.tensor(c.freqs)[mino]).flatten(2).any(-1).flatten())
     has = torch.cat(has).float()
-    q, target = data.minority_share(c)
+    q, target = _minority_share(c)
     n = has.numel()
     assert target > q + 0.2
     assert abs(has.mean().item() - target) < 4 * math.sqrt(target * (1 - target) / n)
