@@ -1,19 +1,51 @@
 """One frozen, validated configuration holding every parameter of the vocabulary.
 
-Field names are the vocabulary of ``shared/notes/model.md``; the same names are used by the
+Field names are the vocabulary the book fixes in chapters 1 and 2; the same names are used by the
 CLI (``--set name=value``), the widgets and the book text.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, fields
+
+from .errors import ConfigError
 
 ATTENTION_MODES = ("identity", "none")
 REWEIGHT_MODES = ("none", "known", "focal")
 
 # Fields that set tensor shapes: runs can share one batch only if these agree.
 SHAPE_FIELDS = ("d", "d1", "seq_len", "m", "batch", "steps", "attention")
+
+# -- bounds ---------------------------------------------------------------------------------
+# Where a value stops making sense to the code, not to this machine: whether a valid config fits
+# in memory is imbacl.resources.check's question (it refuses in one line what it cannot hold).
+#
+# Integer sizes. Far above anything trainable, low enough that no array size the trainer forms
+# (a product of a few of them, times the number of runs) can overflow int64.
+MAX_SIZE = {"d1": 2 ** 20, "m": 2 ** 20, "batch": 2 ** 20, "seq_len": 2 ** 16, "steps": 2 ** 40}
+# numpy's SeedSequence takes any size, but seeds are stored in int64 arrays (results files).
+MAX_SEED = 2 ** 63 - 1
+# Real parameters. The trainer holds them as float32 (largest 3.4e38, smallest normal 1.2e-38).
+# Scales (sigma, bias_scale, tau and 1/tau, lr, init_std, lam, resample) are at most 1e6, so
+# a product of two is at most 1e12: the bias c_b * sigma * sqrt(log d) * ||w_i|| then stays
+# finite whenever the loss is (a finite loss bounds ||w_i|| by 1.8e19), and a non-finite step
+# is always caught as NonFiniteError instead of leaving inf in the History.
+MAX_SCALE = 1e6
+# tau divides the similarities: below 1e-6 the softmax is a hard max and its gradient, times
+# 1/tau, overflows float32 within a few steps (tau=1e-30 gave a non-finite loss at step 1).
+MIN_TAU = 1e-6
+# lr and init_std are held as float32: below its normal range they would be 0 (no training,
+# weights that never leave 0).
+FLOAT32_TINY = 1e-30
+# Frequencies are drawn by comparing float32 uniforms, which come in steps of 2**-24 = 6e-8,
+# with eps_j / 2: a frequency below 1e-6 would not be drawn at the frequency asked for.
+MIN_EPS = 1e-6
+# focal weights (1 - p_kk)^gamma: at gamma <= 100 even the uniform softmax of the smallest
+# batch (p_kk = 1/2) gives 0.5^100 = 8e-31, a normal float32; far above it every weight
+# underflows to 0 and the weighted loss is 0/0.
+MAX_GAMMA = 100.0
 
 
 @dataclass(frozen=True)
@@ -79,7 +111,7 @@ class Config:
         """A copy with some fields changed; the copy is validated again."""
         unknown = sorted(set(overrides) - set(FIELD_NAMES))
         if unknown:
-            raise ValueError(f"unknown field {unknown[0]!r}; allowed: {', '.join(FIELD_NAMES)}")
+            raise _unknown_field(unknown[0], overrides[unknown[0]])
         return dataclasses.replace(self, **overrides)
 
     def to_dict(self) -> dict:
@@ -94,23 +126,63 @@ _INT_FIELDS = {"d", "d1", "seq_len", "m", "n_majority", "batch", "steps", "seed"
 _STR_FIELDS = {"attention", "reweight"}
 
 
+def _error(name, value, allowed) -> ConfigError:
+    return ConfigError(f"{name}={_repr(value)} is invalid: {allowed}", field=name, value=value,
+                       allowed=allowed)
+
+
 def _fail(name, value, allowed):
-    raise ValueError(f"{name}={value!r} is invalid: {allowed}")
+    raise _error(name, value, allowed)
 
 
-def _check_int(name, value, lo):
+def _repr(value, width=200) -> str:
+    """repr(value), kept to one readable line: a very long one is cut in the middle, and an
+    integer too long for Python to print (over 4300 digits) is described."""
+    try:
+        text = repr(value)
+    except ValueError:                  # only ints: Python refuses to print over 4300 digits
+        return f"<an integer of about {int(value.bit_length() * 0.30103)} digits>"
+    return text if len(text) <= width else f"{text[:width // 2]}...{text[-width // 4:]}"
+
+
+def _unknown_field(name, value=None):
+    allowed = f"allowed: {', '.join(FIELD_NAMES)}"
+    return ConfigError(f"unknown field {name!r}; {allowed}", field=name, value=value,
+                       allowed=allowed)
+
+
+def _as_python(value):
+    """numpy's scalars (np.int64 from np.arange, np.float32, ...) and other numbers.Real as the
+    Python int or float they stand for; anything else (bools included) unchanged, for the checks
+    to judge."""
+    if isinstance(value, (bool, int, float)) or not isinstance(value, numbers.Real) \
+            or type(value).__name__ == "bool_":
+        return value
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
+
+
+_NUMERIC_FIELDS = ("d", "d1", "seq_len", "m", "batch", "steps", "n_majority", "seed", "eps_max",
+                   "eps_min", "sigma", "tau", "lr", "lam", "init_std", "bias_scale", "prune_frac",
+                   "reweight_gamma", "resample")
+
+
+def _check_int(name, value, lo, hi=None, why=""):
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
+        if isinstance(value, float) and value.is_integer() and abs(value) <= 2 ** 63:
             _fail(name, value, f"must be an integer (write {int(value)}, not {value})")
         _fail(name, value, "must be an integer")
     if value < lo:
         _fail(name, value, f"must be an integer >= {lo}")
+    if hi is not None and value > hi:
+        _fail(name, value, f"must be an integer <= {hi}{why}")
 
 
-def _check_real(name, value, lo=None, hi=None, lo_open=True, hi_open=False):
+def _check_real(name, value, lo=None, hi=None, lo_open=True, hi_open=False, tiny=None, why=""):
+    """lo/hi: the range (open or closed ends); tiny: the smallest positive value allowed, when
+    values just above an open lo = 0 would degenerate (said by ``why``)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         _fail(name, value, "must be a real number")
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         _fail(name, value, "must be finite (not NaN or inf)")
     lo_bad = lo is not None and (value <= lo if lo_open else value < lo)
     hi_bad = hi is not None and (value >= hi if hi_open else value > hi)
@@ -118,43 +190,71 @@ def _check_real(name, value, lo=None, hi=None, lo_open=True, hi_open=False):
         left = "(" if lo_open else "["
         right = ")" if hi_open else "]"
         _fail(name, value, f"must lie in {left}{lo if lo is not None else '-inf'}, "
-                           f"{hi if hi is not None else 'inf'}{right}")
+                           f"{hi if hi is not None else 'inf'}{right}{why if hi_bad else ''}")
+    if tiny is not None and value < tiny:
+        _fail(name, value, f"must be >= {tiny}{why}")
+
+
+_SCALE_WHY = " (the trainer's float32 must hold its products with the other scales)"
 
 
 def _validate(c: Config):
-    for name in ("d", "d1", "seq_len", "m", "batch", "steps"):
-        _check_int(name, getattr(c, name), 1)
+    for name in _NUMERIC_FIELDS:
+        value = getattr(c, name)
+        if _as_python(value) is not value:
+            object.__setattr__(c, name, _as_python(value))
+    size_why = " (sizes beyond it are far past what trains; products of them must fit in int64)"
+    _check_int("d1", c.d1, 1, MAX_SIZE["d1"], size_why)
+    _check_int("d", c.d, 1)
+    for name in ("seq_len", "m", "batch", "steps"):
+        _check_int(name, getattr(c, name), 1, MAX_SIZE[name], size_why)
     _check_int("n_majority", c.n_majority, 0)
-    _check_int("seed", c.seed, 0)
+    _check_int("seed", c.seed, 0, MAX_SEED, " (seeds are stored as int64)")
     if c.batch < 2:
         _fail("batch", c.batch, "must be >= 2 (the other K-1 second views are the negatives)")
     if c.d > c.d1:
         _fail("d", c.d, f"must be <= d1={c.d1} (features are directions in R^d1)")
     if c.n_majority > c.d:
         _fail("n_majority", c.n_majority, f"must be between 0 and d={c.d}")
-    _check_real("eps_max", c.eps_max, 0, 1)
-    _check_real("eps_min", c.eps_min, 0, 1)
+    eps_why = (" (float32 uniforms come in steps of 2**-24: a rarer feature would not be drawn "
+               "at its frequency)")
+    _check_real("eps_max", c.eps_max, 0, 1, tiny=MIN_EPS, why=eps_why)
+    _check_real("eps_min", c.eps_min, 0, 1, tiny=MIN_EPS, why=eps_why)
     if c.eps_min > c.eps_max:
         _fail("eps_min", c.eps_min, f"must be <= eps_max={c.eps_max} (rho = eps_min/eps_max <= 1)")
     if c.eps is not None:
-        if not isinstance(c.eps, (tuple, list)) or len(c.eps) != c.d:
+        eps = c.eps
+        if _is_ndarray(eps):
+            eps = eps.tolist() if eps.ndim == 1 else eps
+        if not isinstance(eps, (tuple, list)) or len(eps) != c.d:
             _fail("eps", c.eps, f"must be a sequence of d={c.d} frequencies in (0, 1], or None")
-        for j, e in enumerate(c.eps):
-            _check_real(f"eps[{j}]", e, 0, 1)
-        object.__setattr__(c, "eps", tuple(float(e) for e in c.eps))
-    _check_real("sigma", c.sigma, 0, None, lo_open=False)
-    _check_real("tau", c.tau, 0)
-    _check_real("lr", c.lr, 0)
-    _check_real("lam", c.lam, 0, None, lo_open=False)
-    _check_real("init_std", c.init_std, 0)
-    _check_real("bias_scale", c.bias_scale, 0, None, lo_open=False)
-    if c.attention not in ATTENTION_MODES:
+        eps = [_as_python(e) for e in eps]
+        for j, e in enumerate(eps):
+            _check_real(f"eps[{j}]", e, 0, 1, tiny=MIN_EPS, why=eps_why)
+        object.__setattr__(c, "eps", tuple(float(e) for e in eps))
+    _check_real("sigma", c.sigma, 0, MAX_SCALE, lo_open=False, why=_SCALE_WHY)
+    _check_real("tau", c.tau, 0, MAX_SCALE, tiny=MIN_TAU,
+                why=" (similarities / tau: a smaller tau overflows float32, a larger one "
+                    "learns nothing)")
+    _check_real("lr", c.lr, 0, MAX_SCALE, tiny=FLOAT32_TINY,
+                why=" (the trainer's float32 holds it; larger steps only overflow)")
+    _check_real("lam", c.lam, 0, MAX_SCALE, lo_open=False, why=_SCALE_WHY)
+    _check_real("init_std", c.init_std, 0, MAX_SCALE, tiny=FLOAT32_TINY,
+                why=" (the trainer's float32 holds the initial weights)")
+    _check_real("bias_scale", c.bias_scale, 0, MAX_SCALE, lo_open=False, why=_SCALE_WHY)
+    if not isinstance(c.attention, str) or c.attention not in ATTENTION_MODES:
         _fail("attention", c.attention, f"must be one of {', '.join(ATTENTION_MODES)}")
     _check_real("prune_frac", c.prune_frac, 0, 1, lo_open=False, hi_open=True)
-    if c.reweight not in REWEIGHT_MODES:
+    if not isinstance(c.reweight, str) or c.reweight not in REWEIGHT_MODES:
         _fail("reweight", c.reweight, f"must be one of {', '.join(REWEIGHT_MODES)}")
-    _check_real("reweight_gamma", c.reweight_gamma, 0, None, lo_open=False)
-    _check_real("resample", c.resample, 1, None, lo_open=False)
+    _check_real("reweight_gamma", c.reweight_gamma, 0, MAX_GAMMA, lo_open=False,
+                why=" ((1 - p_kk)^gamma would underflow float32 to 0 for every pair)")
+    _check_real("resample", c.resample, 1, MAX_SCALE, lo_open=False,
+                why=" (each chunk draws a pool of 2*ceil(resample)*16*batch sequences)")
+
+
+def _is_ndarray(x):
+    return type(x).__module__ == "numpy" and type(x).__name__ == "ndarray"
 
 
 # -- presets --------------------------------------------------------------------------------
@@ -168,23 +268,30 @@ PRESETS = {
 
 def preset(name: str, **overrides) -> Config:
     """A named preset, optionally with fields overridden (validated)."""
-    if name not in PRESETS:
-        raise ValueError(f"preset={name!r} is invalid: must be one of {', '.join(PRESETS)}")
+    if not isinstance(name, str) or name not in PRESETS:
+        _fail("preset", name, f"must be one of {', '.join(PRESETS)}")
     return Config(**PRESETS[name]).replace(**overrides)
 
 
 def parse_value(name: str, text: str):
-    """Parse a CLI string into the type of field ``name`` (ValueError names the field)."""
-    if name not in FIELD_NAMES:
-        raise ValueError(f"unknown field {name!r}; allowed: {', '.join(FIELD_NAMES)}")
+    """Parse a CLI string into the type of field ``name`` (ConfigError, a ValueError, names the
+    field). The value is checked only by Config: ``parse_value("m", "0")`` returns 0."""
+    if not isinstance(name, str) or name not in FIELD_NAMES:
+        raise _unknown_field(name, text)
+    if not isinstance(text, str):
+        _fail(name, text, "must be given as text")
     try:
         if name in _INT_FIELDS:
-            v = float(text)
-            return int(v) if v.is_integer() and "." not in text and "e" not in text.lower() else v
+            try:
+                return int(text)         # exact, however long (float() would round it)
+            except ValueError:
+                return float(text)       # 30.0, 1e3: Config says to write an integer
         if name in _STR_FIELDS:
             return text
         if name == "eps":
-            return None if text.lower() == "none" else tuple(float(x) for x in text.split(":"))
+            if text.strip().lower() == "none":
+                return None
+            return tuple(float(x) for x in text.split(":"))
         return float(text)
-    except ValueError:
-        raise ValueError(f"{name}={text!r} is invalid: not a number") from None
+    except (ValueError, OverflowError):
+        raise _error(name, text, "not a number") from None
