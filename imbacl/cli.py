@@ -7,9 +7,13 @@ import sys
 
 import numpy as np
 
-from . import io, metrics, sweep
+from . import io, metrics, resources, sweep
 from .config import preset, parse_value
-from .errors import ImbaclError
+from .errors import ConfigError, ImbaclError
+
+# The most runs one command may ask for: a mistyped --seeds or grid must not spend minutes
+# building configs before anything can be refused.
+MAX_RUNS = 100_000
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,6 +38,8 @@ def _parser():
         s.add_argument("--seeds", type=int, default=1, help="seeds per config (from config seed)")
         s.add_argument("--json", action="store_true", help="print one JSON object")
         s.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
+        s.add_argument("--dry-run", action="store_true",
+                       help="print the estimated memory, run-steps and time, and exit")
         s.add_argument("--compile", action="store_true",
                        help="compile each training step with torch.compile: faster for long runs "
                             "once compiled; numbers differ from the default by rounding")
@@ -79,31 +85,55 @@ _HEADER = (" seed     loss    phi   |N_i|  pure/maj pure/min  maj    min\n"
            "                                                   covered")
 
 
+def _check_size(seeds, axes):
+    if seeds < 1:
+        raise ConfigError(f"--seeds={seeds} is invalid: must be >= 1", "seeds", seeds, ">= 1")
+    n = seeds
+    for values in axes.values():
+        n *= len(values)
+    if n > MAX_RUNS:
+        raise ConfigError(f"--seeds and --grid ask for {n} runs: at most {MAX_RUNS} in one "
+                          "command", "seeds", seeds, f"at most {MAX_RUNS} runs")
+
+
+def _dry_run(points, kwargs) -> int:
+    est = resources.estimate(points, **kwargs)
+    limit = resources.available_memory()
+    verdict = "fits" if est.bytes <= limit else "would be refused"
+    print(f"dry run: {est}; memory limit {resources.fmt_bytes(limit)}: {verdict}")
+    return 0
+
+
 def _base_config(args):
     overrides = {}
     for item in args.set:
         name, sep, value = item.partition("=")
         if not sep:
-            raise ValueError(f"--set {item!r} is invalid: write NAME=VALUE")
+            raise ConfigError(f"--set {item!r} is invalid: write NAME=VALUE", "set", item,
+                              "NAME=VALUE")
         overrides[name.strip()] = parse_value(name.strip(), value.strip())
     return preset(args.preset, **overrides)
 
 
 def main(argv=None) -> int:
+    """The command line; returns the exit status. Errors the package names (ImbaclError) and
+    argparse's are one line on stderr and status 2; anything else is a bug and shows its
+    traceback."""
     try:
         args = _parser().parse_args(argv)
-        if args.seeds < 1:
-            raise ValueError(f"--seeds={args.seeds} is invalid: must be >= 1")
         base = _base_config(args)
         axes = sweep.parse_grid(args.grid) if args.command == "sweep" else {}
+        _check_size(args.seeds, axes)
         points = sweep.grid(base, seeds=args.seeds, **axes)
         save = getattr(args, "save", None)
         # With --save, record only steps 0, 1 and the last (the file keeps the last one).
-        result = sweep.run(points, progress=args.progress, compile=args.compile,
-                           **({"n_snapshots": 2} if save else {}))
+        kwargs = dict(compile=args.compile, **({"n_snapshots": 2} if save else {}))
+        if args.dry_run:
+            return _dry_run(points, kwargs)
+        result = sweep.run(points, progress=args.progress, **kwargs)
         if save:
             io.save_final(result, save, points)
-    except (ValueError, _UsageError, ImbaclError, OSError) as e:
+    except (_UsageError, ImbaclError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     runs = []

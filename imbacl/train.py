@@ -14,7 +14,7 @@ import torch
 
 from .config import Config
 from .data import dictionary
-from .errors import NonFiniteError
+from .errors import ConfigError, NonFiniteError
 from .loss import loss_and_grad
 from .model import attention, bias, init_weights, prune_mask
 from .stream import DataStream, generator
@@ -82,18 +82,26 @@ def train(configs, record_at=None, n_snapshots: int = 100, progress: bool = Fals
     raises CompileError) and its numbers differ from the default path's by rounding. The book
     uses the default. A process pool started after compiling should use the "spawn" start
     method: a process forked from one that has compiled can hang.
+
+    Before anything is allocated, a batch whose estimated peak memory exceeds what is available
+    is refused with one ResourceError line (``imbacl.resources.check``; on a CPU only).
     """
     configs = [configs] if isinstance(configs, Config) else list(configs)
     if not configs:
-        raise ValueError("configs is empty: give at least one Config")
+        raise ConfigError("configs is empty: give at least one Config", "configs", [])
     keys = {c.shape_key for c in configs}
     if len(keys) > 1:
-        raise ValueError(f"configs differ in shape fields or remedies in use {keys}; "
-                         "group them with imbacl.sweep")
+        raise ConfigError(f"configs differ in shape fields or remedies in use {keys}; "
+                          "group them with imbacl.sweep", "configs", keys)
     T = configs[0].steps
     record = log_steps(T, n_snapshots) if record_at is None else np.unique(np.asarray(record_at))
-    if record.min() < 0 or record.max() > T:
-        raise ValueError(f"record_at={record.tolist()} is invalid: steps must lie in [0, {T}]")
+    if record.size == 0 or record.min() < 0 or record.max() > T:
+        raise ConfigError(f"record_at={record.tolist()} is invalid: steps must lie in [0, {T}]",
+                          "record_at", record.tolist(), f"steps in [0, {T}]")
+    if torch.device(device).type == "cpu":
+        from .resources import check
+        check(configs, record_at=record_at, n_snapshots=n_snapshots, threads=threads,
+              compile=compile)
     old_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -168,8 +176,10 @@ def _loop(configs, record, progress, M, W, p, step, device):
         loss, new_W = step(W)
         if not torch.isfinite(loss).all():
             r = int((~torch.isfinite(loss)).nonzero()[0])
-            raise NonFiniteError(f"run {r} (seed {configs[r].seed}) has a non-finite loss at step "
-                                 f"{t}; lower lr (now {configs[r].lr}) or tau, or check the config")
+            c = configs[r]
+            raise NonFiniteError(f"run {r} (seed {c.seed}) has a non-finite loss at step {t}; "
+                                 f"lower lr (now {c.lr}) or raise tau (now {c.tau}), or check "
+                                 "the config", run=r, step=t)
         losses[:, t] = loss.cpu()
         if snap < S and record[snap] == t:
             P[:, snap] = (W @ M).cpu()
