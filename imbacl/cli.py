@@ -32,7 +32,7 @@ def _parser():
     for name, help_ in (("run", "train N seeds of one config as one batch"),
                         ("sweep", "train a grid of configs, batched by shape")):
         s = sub.add_parser(name, help=help_)
-        s.add_argument("--preset", default="figure1", help="figure1 (default) or smoke")
+        s.add_argument("--preset", default="figure1", help="figure1 (default), theory or smoke")
         s.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                        help="override a config field (repeatable)")
         s.add_argument("--seeds", type=int, default=1, help="seeds per config (from config seed)")
