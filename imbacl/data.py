@@ -27,7 +27,7 @@ def sparse_codes(u: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
 
 
 def sample_sparse(eps: torch.Tensor, shape: tuple, gen: torch.Generator) -> torch.Tensor:
-    """z of shape (*shape, d) for one run, from ``gen``."""
+    """z of shape ``(*shape, d)`` for one run, from ``gen``."""
     return sparse_codes(torch.rand(*shape, eps.shape[-1], generator=gen, device=eps.device), eps)
 
 

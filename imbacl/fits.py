@@ -65,7 +65,7 @@ def fit_omega1(rho, d, m, counts) -> dict:
 
 def fit_width(rho, d, m_star) -> dict:
     """Fit the width a feature needs, ``m* = C d^(a rho^-2)``: the m at which the lucky-neuron
-    count ``m d^(-a rho^-2)`` (:func:`lucky_bound` has a = 1) reaches a fixed level.
+    count ``m d^(-a rho^-2)`` (:func:`imbacl.theory.lucky_bound` has a = 1) reaches a fixed level.
 
     ``log m* = log C + a rho^-2 log d``; non-finite m* (never reached) are dropped. The fit
     absorbs the level C and the exponent factor a (a = 1 + gamma c0 in omega_1's form).
@@ -86,7 +86,7 @@ def fit_lam_threshold(eps, lam_star, d) -> dict:
     """Fit a measured boundary lam*(eps) three ways, all scored by the rms of log lam*:
 
     - the prediction, a line through the origin ``lam* = eps C_z loglog d / d``
-      (:func:`lam_threshold`): the fit absorbs C_z (geometric-mean estimate);
+      (:func:`imbacl.theory.lam_threshold`): the fit absorbs C_z (geometric-mean estimate);
     - a free power law ``lam* = A eps^b`` (b = 1 is the line through the origin);
     - an affine line ``lam* = s (eps - eps0)``, fitted by least squares in lam* itself
       (eps0 > 0: a frequency below which nothing is learned even at lam = 0).

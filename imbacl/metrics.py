@@ -71,6 +71,16 @@ def lucky_neurons(P, d, min_cos2=0.5):
     return cos2(P, d) >= min_cos2
 
 
+def lucky_per_minority(P, d, n_majority, min_cos2=0.5):
+    """Lucky neurons (:func:`lucky_neurons`, cos^2 >= ``min_cos2``) per minority feature: their
+    number on each minority feature (j >= n_majority), averaged over those features, shape
+    (...) for P (..., m, d1); NaN without minority features."""
+    lucky = lucky_neurons(P, d, min_cos2)[..., n_majority:]
+    if lucky.shape[-1] == 0:
+        return np.full(lucky.shape[:-2], np.nan)
+    return lucky.sum(-2).mean(-1)
+
+
 def growth(P_from: np.ndarray, P_to: np.ndarray) -> np.ndarray:
     """``|P_ij(to)| / |P_ij(from)|`` elementwise (Theorem 3.1's growth factor)."""
     return np.abs(P_to) / np.maximum(np.abs(P_from), 1e-300)
@@ -284,6 +294,16 @@ def log_growth_rate(P_from, P_to, dt):
     return np.log(growth(P_from, P_to)) / float(dt)
 
 
+def median_growth_rates(P, d, k, dt):
+    """Median Stage-1 growth rates between snapshot 0 and snapshot ``k`` of P (..., S, m, d1),
+    ``dt`` steps apart (:func:`log_growth_rate`): per feature the median over neurons, shape
+    (..., d), and for the non-feature directions the median over neurons and directions,
+    shape (...). Returns (features, non_features)."""
+    P = np.asarray(P)
+    r = log_growth_rate(P[..., 0, :, :], P[..., k, :, :], dt)          # (..., m, d1)
+    return np.median(r[..., :d], axis=-2), np.median(r[..., d:], axis=(-2, -1))
+
+
 def perp_excess(P_from, P_to, d):
     """Eqs. (5) and (7): per neuron, the largest *increase* of a non-feature component between
     two times, relative to the neuron's norm at the later time,
@@ -315,9 +335,10 @@ def figure1_claims(P, d, n_majority, min_cos2=0.5, kappa=0.5):
       (claim 1, "significantly larger projections onto majority features");
     - ``tied_to_majority``: share of neurons whose dominant feature is a majority feature with
       cos^2 >= ``min_cos2`` (claim 2, "nearly every neuron ... at least one majority feature");
-    - ``majority_covered``: share of majority features with at least one pure neuron
+    - ``majority_covered_share``: share of majority features with at least one pure neuron
       (:func:`pure_neurons`, i.e. the feature dominates that neuron; claim 3);
-    - ``minority_covered``: the same share for the minority features.
+    - ``minority_covered_share``: the same share for the minority features (a share; the
+      boolean "every minority feature covered" is :func:`minority_covered`).
     """
     c = cos2(P, d)
     maj, mino = c[..., :n_majority], c[..., n_majority:]
@@ -326,8 +347,8 @@ def figure1_claims(P, d, n_majority, min_cos2=0.5, kappa=0.5):
     top = dominant_feature(P, d)
     out["tied_to_majority"] = ((top < n_majority) & (c.max(-1) >= min_cos2)).mean(-1)
     cov = coverage(P, d, kappa, min_cos2)
-    out["majority_covered"] = cov[..., :n_majority].mean(-1)
-    out["minority_covered"] = cov[..., n_majority:].mean(-1) if d > n_majority else \
+    out["majority_covered_share"] = cov[..., :n_majority].mean(-1)
+    out["minority_covered_share"] = cov[..., n_majority:].mean(-1) if d > n_majority else \
         np.full(c.shape[:-2], np.nan)
     return out
 
@@ -388,3 +409,14 @@ def init_race_predict(steps, P, d, horizon=1.0, n_majority=None, level=0.5):
         k = int(np.abs(steps - t).argmin())
         out.append(init_race(P0[r], d, log_advantage=race_advantage(P0[r], P[r, k], d)))
     return np.asarray(out)
+
+
+def init_race_scores(steps, P, d, horizon=1.0, n_majority=None, level=0.5):
+    """The init race of a set of runs (chapter 5): predict every neuron's final dominant feature
+    from its initial projections (:func:`init_race_predict` with ``horizon``), then score the
+    prediction against the last snapshot. P: (R, S, m, d1) at ``steps``. Returns (accuracy per
+    run (R,) by :func:`race_accuracy`, chance level of the whole set by :func:`race_chance`)."""
+    preds = init_race_predict(steps, P, d, horizon, n_majority=n_majority, level=level)
+    Pf = np.asarray(P)[:, -1]
+    acc = np.asarray([race_accuracy(preds[r], Pf[r], d) for r in range(len(Pf))])
+    return acc, race_chance(preds, Pf, d)

@@ -368,6 +368,15 @@ def alpha_vs_ratio(ratio, alpha, tau=None, fit_slope=None, ax=None, logy=False):
 
 
 # -- imbalance: ratio, width, regularisation (chapters 6-8) ------------------------------------
+def panel_curves(values, labels) -> dict:
+    """The ``curves`` of a :func:`sweep_panels` panel: ``{labels[k]: values[k]}``, one curve per
+    entry of the first axis of ``values`` (e.g. one per lam of a (lam, rho, seed) array)."""
+    labels = list(labels)
+    if len(labels) != len(values):
+        raise ValueError(f"{len(labels)} labels for {len(values)} curves")
+    return dict(zip(labels, values))
+
+
 def sweep_panels(x, panels, xlabel="", logx=False, ncols=3, size=(3.5, 2.7)):
     """Several sweep panels side by side, sharing the x axis values.
 

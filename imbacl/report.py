@@ -24,6 +24,12 @@ def fmt(values, digits: int = 2, spread: str = "sd") -> str:
     return f"{v.mean():.{digits}f} ± {v.std(ddof=1) if v.size > 1 else 0:.{digits}f} (n={v.size})"
 
 
+def fmt_censored(value, top, digits: int = 3) -> str:
+    """A threshold read off a grid (e.g. the width m* of chapter 7), or ``"> top"`` where no
+    value of the grid sufficed (``value`` NaN or infinite: censored at the grid's top)."""
+    return f"{value:.{digits}g}" if np.isfinite(value) else f"> {top:g}"
+
+
 @dataclass
 class Row:
     claim: str

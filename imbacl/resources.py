@@ -5,7 +5,7 @@ the weights and their update, the stream's buffers and its block of views, the l
 pre-activations and logits, the History, the re-sampling pool) and the run-steps; no tensor is
 made. :func:`check` refuses, with one :class:`~imbacl.errors.ResourceError` line, a batch whose
 estimate exceeds the memory available (:func:`available_memory`: the system's MemAvailable, or
-``IMBACL_MAX_MEMORY``). :data:`RATE` turns run-steps into an expected time.
+``IMBACL_MAX_MEMORY``). ``RATE`` turns run-steps into an expected time.
 
 A list of configs of several shapes is counted as ``imbacl.sweep.run`` trains it: one batch per
 shape group (or per ``max_batch`` chunk of one), one batch after another, so the peak is the
@@ -65,7 +65,7 @@ class Estimate:
     """Peak memory and work of training some configs.
 
     bytes: the peak memory (the largest batch's); run_steps: steps summed over runs (a run of
-    T steps takes T + 1, step 0 included); seconds: expected time at :data:`RATE`; field, value:
+    T steps takes T + 1, step 0 included); seconds: expected time at ``RATE``; field, value:
     the setting that drives the peak (a Config field, or ``runs``, the number of runs in the
     batch, or ``n_snapshots``) and its value; breakdown: bytes by term of the peak batch (they
     sum to ``bytes``)."""
@@ -259,7 +259,7 @@ def estimate(configs, record_at=None, n_snapshots: int = 100, threads: int | Non
 
 def rate(config: Config | None = None, runs: int = 8) -> float:
     """Expected run-steps per second of ``runs`` runs of ``config``'s shape trained as one batch
-    (default: the figure1 preset), from :data:`RATE` and :data:`STEP_SECONDS`."""
+    (default: the figure1 preset), from ``RATE`` and ``STEP_SECONDS``."""
     c = Config() if config is None else config
     per_step = STEP_SECONDS + runs * c.m * c.d1 * c.batch * c.seq_len / FIGURE1_WORK / RATE
     return runs / per_step
@@ -337,7 +337,7 @@ def _cgroup_room():
 
 def available_memory() -> int:
     """The memory a batch may use, in bytes: ``IMBACL_MAX_MEMORY`` if set (bytes, or with a
-    suffix K, M, G, T; ConfigError if it is not a size), else :func:`system_memory`."""
+    suffix K, M, G, T; ConfigError if it is not a size), else ``system_memory``."""
     return _limit(None)[0]
 
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import metrics
 from .config import Config, parse_value
+from .errors import ConfigError
 from .train import History, train
 
 
@@ -36,7 +38,8 @@ def parse_grid(specs: list) -> dict:
     for spec in specs:
         name, sep, values = spec.partition("=")
         if not sep or not values:
-            raise ValueError(f"grid {spec!r} is invalid: write name=value1,value2,...")
+            raise ConfigError(f"grid {spec!r} is invalid: write name=value1,value2,...", "grid",
+                              spec, "name=value1,value2,...")
         axes[name.strip()] = [parse_value(name.strip(), v.strip()) for v in values.split(",")]
     return axes
 
@@ -67,6 +70,14 @@ class SweepResult:
     def __iter__(self):
         return (self[i] for i in range(len(self)))
 
+    def table(self, points=None, labels=None, fields=(), measures=None) -> "RunTable":
+        """One row per run of the final snapshot: see :func:`run_table`. ``points``: the
+        (overrides, Config) list the sweep was run from (its overrides label the rows);
+        ``labels``: one dict per run instead (e.g. arm names); neither: only the seed."""
+        if labels is None:
+            labels = [o for o, _ in points] if points is not None else [{} for _ in self.configs]
+        return run_table(self.configs, labels, final_projections(self), fields, measures)
+
 
 def run(configs, executor=None, max_batch: int | None = None, **train_kwargs) -> SweepResult:
     """Train every config, one batch per shape group (or per ``max_batch`` chunk of one).
@@ -77,6 +88,9 @@ def run(configs, executor=None, max_batch: int | None = None, **train_kwargs) ->
     README says why; the default makes training about 3x slower).
     """
     configs = [c for _, c in configs] if configs and isinstance(configs[0], tuple) else list(configs)
+    if str(train_kwargs.get("device", "cpu")).startswith("cpu"):   # refuse before training any
+        from .resources import check
+        check(configs, max_batch=max_batch, **train_kwargs)
     chunks = list(_chunks(configs, max_batch))
     batches = [[configs[i] for i in idx] for idx in chunks]
     if executor is None:
@@ -153,3 +167,127 @@ class FinalSweep:
                 if all(getattr(c, k) == v for k, v in fields.items())]
         return FinalSweep(*([getattr(self, a)[i] for i in keep]
                             for a in ("configs", "overrides", "steps", "P")))
+
+    def table(self, fields=(), measures=None) -> "RunTable":
+        """One row per cached run, labelled by its grid overrides: see :func:`run_table`."""
+        return run_table(self.configs, self.overrides, self.P, fields, measures)
+
+
+# -- per-run tables (chapters 6-9) ---------------------------------------------------------------
+def run_table(configs, labels, P, fields=(), measures=None) -> "RunTable":
+    """A :class:`RunTable` with one row per run: its ``labels`` (a dict per run, e.g. the grid
+    overrides), the config ``fields`` named (e.g. ``("lam",)``), its ``seed``, every value of
+    :func:`imbacl.metrics.imbalance_summary` of its final projections ``P`` (m, d1) (with the
+    run's frequencies, so ``set_size_scaled`` is there) and, per entry of ``measures``
+    (name -> function(P, d, n_majority)), that function's value."""
+    if not len(configs) == len(labels) == len(P):
+        raise ValueError(f"{len(configs)} configs, {len(labels)} labels and {len(P)} projections: "
+                         "one of each per run")
+    rows, names = [], dict.fromkeys(fields)
+    for c, label, p in zip(configs, labels, P):
+        names.update(dict.fromkeys(label))
+        row = {f: getattr(c, f) for f in fields}
+        row.update(label)
+        row["seed"] = c.seed
+        row.update(metrics.imbalance_summary(p, c.d, c.n_majority, freqs=c.freqs))
+        row.update({k: f(p, c.d, c.n_majority) for k, f in (measures or {}).items()})
+        rows.append({k: _scalar(v) for k, v in row.items()})
+    return RunTable(rows, labels=[*names, "seed"])
+
+
+def _scalar(v):
+    return v.item() if isinstance(v, np.ndarray) and v.ndim == 0 or isinstance(v, np.generic) else v
+
+
+def _matches(row, conds):
+    for k, v in conds.items():
+        if k not in row:
+            raise KeyError(f"no column {k!r}; the table has {', '.join(row)}")
+        if not (row[k] in v if isinstance(v, list) else row[k] == v):
+            return False
+    return True
+
+
+class RunTable:
+    """Per-run results: a list of rows (dicts with the same keys), in run order.
+
+    A chapter filters it (:meth:`select`), reads a column of the rows left (:meth:`column`,
+    :meth:`get`, :meth:`mean`), lays a column out over grid axes (:meth:`arrange`) or compares
+    paired runs (:meth:`paired`); :meth:`add` adds a column measured elsewhere (e.g. a probe).
+    ``labels`` names the columns that say which run a row is (grid values, seed) rather than
+    what was measured."""
+
+    def __init__(self, rows, labels=()):
+        self.rows = [dict(r) for r in rows]
+        self.labels = list(labels)
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __getitem__(self, i) -> dict:
+        return self.rows[i]
+
+    def __repr__(self):
+        return f"RunTable({len(self)} rows: {', '.join(self.keys())})"
+
+    def keys(self) -> list:
+        """The column names, in the order of the first row."""
+        return list(self.rows[0]) if self.rows else []
+
+    def select(self, **conds) -> "RunTable":
+        """The rows whose columns equal the given values (a list matches any of its values)."""
+        return RunTable([r for r in self.rows if _matches(r, conds)], self.labels)
+
+    def column(self, key) -> np.ndarray:
+        """The values of one column, in row order."""
+        if self.rows and key not in self.rows[0]:
+            raise KeyError(f"no column {key!r}; the table has {', '.join(self.keys())}")
+        return np.asarray([r[key] for r in self.rows])
+
+    def get(self, key, **conds) -> np.ndarray:
+        """``select(**conds).column(key)``: e.g. one grid point's values over its seeds."""
+        return self.select(**conds).column(key)
+
+    def mean(self, key, **conds) -> float:
+        """Mean of a column over the (selected) rows, NaNs ignored (``np.nanmean``)."""
+        return float(np.nanmean(self.get(key, **conds)))
+
+    def add(self, key, values, label: bool = False) -> "RunTable":
+        """Add (or replace) the column ``key``: one value per row, in row order; ``label=True``
+        for a column that says which run a row is (e.g. rho from eps_min). Returns self."""
+        values = list(values)
+        if len(values) != len(self.rows):
+            raise ValueError(f"{len(values)} values for {len(self.rows)} rows")
+        for r, v in zip(self.rows, values):
+            r[key] = _scalar(v)
+        if label and key not in self.labels:
+            self.labels.append(key)
+        return self
+
+    def arrange(self, key, *axes) -> np.ndarray:
+        """The column ``key`` as an array with one axis per named column in ``axes`` (their
+        values in order of appearance) and a last axis over the seeds, as
+        :func:`~imbacl.sweep.arrange` does for a grid: the rows must be a full grid over
+        ``axes`` in the order of :func:`~imbacl.sweep.grid`."""
+        points = [({a: r[a] for a in axes}, None) for r in self.rows]
+        return arrange(points, self.column(key))[1]
+
+    def arrays(self, *axes) -> dict:
+        """:meth:`arrange` of every numeric measured column (every column but the labels)."""
+        return {k: self.arrange(k, *axes) for k in self.keys()
+                if k not in self.labels and k not in axes and self.column(k).dtype.kind in "biuf"}
+
+    def paired(self, key, control: dict, **conds) -> np.ndarray:
+        """Paired differences of column ``key``: each row matching ``conds`` minus the row with
+        the same seed matching ``conds`` updated by ``control`` (e.g. ``{"arm": "baseline"}``),
+        in the order of the treated rows."""
+        treated = self.select(**conds)
+        ref = {r["seed"]: r[key] for r in self.select(**{**conds, **control})}
+        missing = [r["seed"] for r in treated if r["seed"] not in ref]
+        if missing or not len(treated):
+            raise ValueError(f"no control run for seeds {missing} of {conds}" if missing
+                             else f"no row matches {conds}")
+        return np.asarray([r[key] - ref[r["seed"]] for r in treated])

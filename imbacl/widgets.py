@@ -31,8 +31,8 @@ example::
         figure_names = ("heatmap",)
 
         def make_controls(self):
-            return {"tau": W.FloatLogSlider(value=5, base=10, min=-0.3, max=1.7,
-                                            description="τ")}
+            return {"tau": ipw.FloatLogSlider(value=5, base=10, min=-0.3, max=1.7,
+                                              description="τ")}
 
         def configs(self):
             return [self.base.replace(tau=self.controls["tau"].value)]
@@ -41,8 +41,8 @@ example::
             c = configs[0]
             return {"heatmap": plots.figure1(result[0].P[0, -1], c.d, c.n_majority)}
 
-This module imports ipywidgets; ``import imbacl`` does not (``imbacl.widgets`` is loaded on
-first use).
+This module imports ipywidgets (as ``ipw``); ``import imbacl`` does not (``imbacl.widgets`` is
+loaded on first use).
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ import html
 import io
 import time
 
-import ipywidgets as W
+import ipywidgets as ipw
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -89,16 +89,16 @@ def _wide_axes(size=(7.2, 3.6)):
 
 
 def _style():
-    return dict(style={"description_width": "6em"}, layout=W.Layout(width="auto"),
+    return dict(style={"description_width": "6em"}, layout=ipw.Layout(width="auto"),
                 continuous_update=False)
 
 
 def _seeds_slider(value, hi=16):
-    return W.IntSlider(value=value, min=1, max=hi, description="seeds", **_style())
+    return ipw.IntSlider(value=value, min=1, max=hi, description="seeds", **_style())
 
 
 def _steps_slider(value, lo=100, hi=20_000):
-    return W.IntSlider(value=value, min=lo, max=hi, step=100, description="steps T", **_style())
+    return ipw.IntSlider(value=value, min=lo, max=hi, step=100, description="steps T", **_style())
 
 
 class Explorer:
@@ -124,11 +124,11 @@ class Explorer:
             raise ValueError(f"unknown control {unknown[0]!r}; allowed: {', '.join(self.controls)}")
         for name, v in values.items():
             self.controls[name].value = v
-        self.button = W.Button(description="Run", button_style="primary", icon="play",
+        self.button = ipw.Button(description="Run", button_style="primary", icon="play",
                                tooltip="train with these settings and redraw")
-        self.message = W.HTML()
-        self.output = W.Output(layout=W.Layout(min_height="0"))
-        self.images = {n: W.Image(format="png", layout=W.Layout(
+        self.message = ipw.HTML()
+        self.output = ipw.Output(layout=ipw.Layout(min_height="0"))
+        self.images = {n: ipw.Image(format="png", layout=ipw.Layout(
             display="none", max_width="100%", height="auto", flex="0 0 auto", object_fit="contain"))
             for n in self.figure_names}
         self.result = None          # what the last successful Run computed
@@ -138,14 +138,14 @@ class Explorer:
         self.button.on_click(self._on_click)
         for w in self.controls.values():
             w.observe(self._on_change, names="value")
-        grid = W.GridBox(list(self.controls.values()), layout=W.Layout(
+        grid = ipw.GridBox(list(self.controls.values()), layout=ipw.Layout(
             grid_template_columns="repeat(auto-fill, minmax(19em, 1fr))", grid_gap="0 1em"))
-        self.widget = W.VBox([
-            W.HTML(f"<b>{html.escape(self.title)}</b>"),
+        self.widget = ipw.VBox([
+            ipw.HTML(f"<b>{html.escape(self.title)}</b>"),
             grid,
-            W.HBox([self.button, self.message], layout=W.Layout(align_items="center")),
+            ipw.HBox([self.button, self.message], layout=ipw.Layout(align_items="center")),
             self.output,
-            W.HBox(list(self.images.values()), layout=W.Layout(flex_flow="row wrap")),
+            ipw.HBox(list(self.images.values()), layout=ipw.Layout(flex_flow="row wrap")),
         ])
         self._on_change()
 
@@ -251,7 +251,7 @@ class Explorer:
 
 
 def _log_slider(desc, value, lo, hi, **kw):
-    return W.FloatLogSlider(value=value, base=10, min=np.log10(lo), max=np.log10(hi),
+    return ipw.FloatLogSlider(value=value, base=10, min=np.log10(lo), max=np.log10(hi),
                             step=0.05, description=desc, readout_format=".3g", **_style(), **kw)
 
 
@@ -265,18 +265,18 @@ class GeneralExplorer(Explorer):
     def make_controls(self):
         b = self.base
         return {
-            "eps_max": W.FloatSlider(value=b.eps_max, min=0.01, max=0.5, step=0.01,
+            "eps_max": ipw.FloatSlider(value=b.eps_max, min=0.01, max=0.5, step=0.01,
                                      description="ε_max", **_style()),
-            "eps_min": W.FloatSlider(value=b.eps_min, min=0.005, max=0.5, step=0.005,
+            "eps_min": ipw.FloatSlider(value=b.eps_min, min=0.005, max=0.5, step=0.005,
                                      description="ε_min", readout_format=".3f", **_style()),
-            "n_majority": W.IntSlider(value=b.n_majority, min=0, max=30,
+            "n_majority": ipw.IntSlider(value=b.n_majority, min=0, max=30,
                                       description="majority", **_style()),
-            "m": W.IntSlider(value=b.m, min=2, max=200, description="neurons m", **_style()),
-            "d": W.IntSlider(value=b.d, min=2, max=b.d1, description="features d", **_style()),
+            "m": ipw.IntSlider(value=b.m, min=2, max=200, description="neurons m", **_style()),
+            "d": ipw.IntSlider(value=b.d, min=2, max=b.d1, description="features d", **_style()),
             "lam": _log_slider("λ", b.lam, 1e-4, 0.3),
             "tau": _log_slider("τ", b.tau, 0.5, 50),
             "steps": _steps_slider(b.steps),
-            "seed": W.IntSlider(value=b.seed, min=0, max=99, description="seed", **_style()),
+            "seed": ipw.IntSlider(value=b.seed, min=0, max=99, description="seed", **_style()),
         }
 
     def configs(self):
@@ -311,9 +311,9 @@ class RatioSweepExplorer(Explorer):
 
     def make_controls(self):
         return {
-            "rho": W.FloatRangeSlider(value=(0.1, 1.0), min=0.02, max=1.0, step=0.01,
+            "rho": ipw.FloatRangeSlider(value=(0.1, 1.0), min=0.02, max=1.0, step=0.01,
                                       description="ρ range", **_style()),
-            "points": W.IntSlider(value=5, min=2, max=12, description="ρ values", **_style()),
+            "points": ipw.IntSlider(value=5, min=2, max=12, description="ρ values", **_style()),
             "seeds": _seeds_slider(3),
             "steps": _steps_slider(min(self.base.steps, 3000)),
         }
@@ -417,10 +417,10 @@ class WidthExplorer(Explorer):
     def make_controls(self):
         b = self.base
         return {
-            "rho": W.FloatSlider(value=b.rho, min=0.05, max=1.0, step=0.05, description="ρ",
+            "rho": ipw.FloatSlider(value=b.rho, min=0.05, max=1.0, step=0.05, description="ρ",
                                  **_style()),
             "lam": _log_slider("λ", b.lam, 1e-4, 0.1),
-            "m": W.IntRangeSlider(value=(4, 32), min=2, max=256, description="m range",
+            "m": ipw.IntRangeSlider(value=(4, 32), min=2, max=256, description="m range",
                                   **_style()),
             "seeds": _seeds_slider(3),
             "steps": _steps_slider(min(b.steps, 2000)),
@@ -474,13 +474,13 @@ class RemedyExplorer(Explorer):
     def make_controls(self):
         b = self.base
         return {
-            "rho": W.FloatSlider(value=0.3, min=0.05, max=1.0, step=0.05, description="ρ",
+            "rho": ipw.FloatSlider(value=0.3, min=0.05, max=1.0, step=0.05, description="ρ",
                                  **_style()),
-            "prune_frac": W.FloatSlider(value=b.prune_frac, min=0.0, max=0.9, step=0.05,
+            "prune_frac": ipw.FloatSlider(value=b.prune_frac, min=0.0, max=0.9, step=0.05,
                                         description="prune α", **_style()),
-            "reweight": W.Dropdown(options=["none", "known", "focal"], value="known",
+            "reweight": ipw.Dropdown(options=["none", "known", "focal"], value="known",
                                    description="reweight", **_style()),
-            "resample": W.FloatSlider(value=b.resample, min=1.0, max=10.0, step=0.5,
+            "resample": ipw.FloatSlider(value=b.resample, min=1.0, max=10.0, step=0.5,
                                       description="resample", **_style()),
             "tau": _log_slider("τ", b.tau, 0.5, 50),
             "seeds": _seeds_slider(2, hi=8),

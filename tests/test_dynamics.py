@@ -76,10 +76,10 @@ def test_figure1_claims():
     c = metrics.cos2(P, 3)
     assert np.isclose(cl["maj_over_min"], c[:, :2].mean() / c[:, 2].mean())
     assert np.isclose(cl["tied_to_majority"], 3 / 4)     # neuron 3: majority ties the minority
-    assert cl["majority_covered"] == 1.0 and cl["minority_covered"] == 0.0
+    assert cl["majority_covered_share"] == 1.0 and cl["minority_covered_share"] == 0.0
     both = metrics.figure1_claims(np.stack([P, P[[3, 3, 3, 3]]]), 3, 2)
     assert both["tied_to_majority"].tolist() == [0.75, 0.0]
-    assert both["majority_covered"].tolist() == [1.0, 0.0]
+    assert both["majority_covered_share"].tolist() == [1.0, 0.0]
 
 
 def test_alpha_ratio():
