@@ -85,7 +85,7 @@ def run(configs, executor=None, max_batch: int | None = None, **train_kwargs) ->
     With ``executor`` (any concurrent.futures.Executor) the batches are submitted to it;
     otherwise they run here, one after another. Results come back in the order of ``configs``.
     Dask workers: raise ``distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_`` (the
-    README says why; the default makes training about 3x slower).
+    README says why and how much slower the default makes training).
     """
     configs = [c for _, c in configs] if configs and isinstance(configs[0], tuple) else list(configs)
     if str(train_kwargs.get("device", "cpu")).startswith("cpu"):   # refuse before training any
