@@ -1,16 +1,19 @@
-"""Verdict tables: claim -> measurement (mean +- spread over seeds, n) -> verdict.
+"""Verdicts and tables: a claim of the paper, its measurement with a 95% interval, the rule
+that decides it, and the label the rule gives.
 
-Every theorem chapter ends with one. The table renders as Markdown in the book and as plain
-text in a terminal (and in nbval's comparison, so the numbers are checked on re-execution).
+Every theorem chapter ends with a verdict table. A label is never typed: a :class:`Verdict`
+row takes a *rule* (:class:`Above`, :class:`Below`, :class:`Within`, :class:`Bound`,
+:class:`Floor`, :class:`Regimes`, :class:`CannotFail`) and the table prints what the rule
+returns, one of the five :data:`LABELS`. Intervals are percentile bootstraps over seeds
+(:func:`bootstrap`, :func:`paired`, :func:`bootstrap_fit`). Tables render as Markdown in the
+book and as plain text in a terminal (and in nbval's comparison, so a re-execution checks them).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-
-VERDICTS = ("holds", "holds only in a regime", "does not hold")
-
 
 def fmt(values, digits: int = 2, spread: str = "sd") -> str:
     """'mean ± sd (n=..)' of finite values; spread 'sd' or 'iqr' (median [q25, q75])."""
@@ -30,37 +33,334 @@ def fmt_censored(value, top, digits: int = 3) -> str:
     return f"{value:.{digits}g}" if np.isfinite(value) else f"> {top:g}"
 
 
-@dataclass
-class Row:
+LABELS = ("holds", "holds only in a regime", "does not hold", "cannot fail here",
+          "not testable at this size")
+HOLDS, REGIME, FAILS, CANNOT_FAIL, UNTESTABLE = LABELS
+N_BOOT = 2000          # [choice] bootstrap resamples: the interval ends move by < 1% beyond this
+
+
+# -- estimates with intervals ---------------------------------------------------------------
+@dataclass(frozen=True)
+class Estimate:
+    """A measured value with its 95% interval [lo, hi] and the number n of seeds (or points)
+    behind it."""
+    value: float
+    lo: float
+    hi: float
+    n: int
+    digits: int = 3
+
+    def __post_init__(self):
+        if not (self.lo <= self.value <= self.hi) and np.isfinite(self.value):
+            raise ValueError(f"Estimate value={self.value} is outside its interval "
+                             f"[{self.lo}, {self.hi}]")
+
+    def __str__(self):
+        g = lambda v: f"{v:.{self.digits}g}"
+        return f"{g(self.value)} [{g(self.lo)}, {g(self.hi)}] (n={self.n})"
+
+    def __format__(self, spec):
+        return format(str(self), spec)
+
+
+def _interval(boots, value, n, digits):
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return Estimate(float(value), float(min(lo, value)), float(max(hi, value)), int(n), digits)
+
+
+def bootstrap(per_seed, stat=np.mean, digits: int = 3, seed: int = 0) -> Estimate:
+    """``stat`` of the values over seeds with a 95% percentile-bootstrap interval, resampling
+    the seeds (axis 0; NaN seeds dropped). ``stat`` maps an array (n, ...) to a number; the
+    default is the mean of a 1-D array. Deterministic: the resampling is seeded."""
+    v = np.asarray(per_seed, dtype=float)
+    v = v[np.isfinite(v.reshape(len(v), -1)).all(1)] if v.ndim else v
+    if v.ndim == 0 or len(v) < 2:
+        raise ValueError(f"a bootstrap needs values from at least 2 seeds (got {np.size(v)})")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(v), size=(N_BOOT, len(v)))
+    boots = np.array([stat(v[i]) for i in idx])
+    return _interval(boots, stat(v), len(v), digits)
+
+
+def paired(treated, control, digits: int = 3, seed: int = 0) -> Estimate:
+    """The mean paired difference treated - control (same seed in both arms, axis 0) with its
+    95% bootstrap interval over seeds."""
+    t, c = np.asarray(treated, dtype=float), np.asarray(control, dtype=float)
+    if t.shape != c.shape:
+        raise ValueError(f"paired arms differ in shape: {t.shape} vs {c.shape}")
+    return bootstrap(t - c, digits=digits, seed=seed)
+
+
+def bootstrap_fit(x, y_per_seed, fit, key: str = "slope", digits: int = 3,
+                  seed: int = 0) -> Estimate:
+    """A fitted parameter with its 95% interval: ``fit(x, mean over seeds of y)[key]``,
+    resampling the seeds (the rows of ``y_per_seed``, shape (seeds, len(x))). ``fit`` is one
+    of :mod:`imbacl.fits`' functions of (x, y), e.g. ``fits.linear_fit``."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y_per_seed, dtype=float)
+    if y.ndim != 2 or y.shape[1] != x.size:
+        raise ValueError(f"y_per_seed has shape {y.shape}; expected (seeds, {x.size})")
+    if x.size < 5:
+        raise ValueError(f"a fit the book reports needs at least 5 points (got {x.size})")
+    return bootstrap(y, stat=lambda v: fit(x, np.nanmean(v, 0))[key], digits=digits, seed=seed)
+
+
+def point(value, n: int = 1, digits: int = 3) -> Estimate:
+    """A number without sampling error (a count of a grid, an exact quantity): lo = hi."""
+    return Estimate(float(value), float(value), float(value), int(n), digits)
+
+
+# -- rules: a measurement in, one of the five labels out -------------------------------------
+def _g(v):
+    return f"{v:.3g}"
+
+
+@dataclass(frozen=True)
+class Above:
+    """The claim: the quantity exceeds ``threshold``. Its interval above -> holds, below ->
+    does not hold, containing the threshold -> not testable at this size (the interval is the
+    floor on what these seeds resolve)."""
+    estimate: Estimate
+    threshold: float
+
+    def label(self):
+        e, t = self.estimate, self.threshold
+        return HOLDS if e.lo > t else FAILS if e.hi < t else UNTESTABLE
+
+    def text(self):
+        return f"{self.estimate} vs > {_g(self.threshold)}"
+
+
+@dataclass(frozen=True)
+class Below:
+    """The claim: the quantity is below ``threshold`` (the mirror of :class:`Above`)."""
+    estimate: Estimate
+    threshold: float
+
+    def label(self):
+        e, t = self.estimate, self.threshold
+        return HOLDS if e.hi < t else FAILS if e.lo > t else UNTESTABLE
+
+    def text(self):
+        return f"{self.estimate} vs < {_g(self.threshold)}"
+
+
+@dataclass(frozen=True)
+class Within:
+    """The claim: the quantity lies in [low, high] (an interval of the theory; a bound tested
+    as membership). Interval inside -> holds; disjoint -> does not hold; overlapping an end
+    -> not testable at this size."""
+    estimate: Estimate
+    low: float
+    high: float
+
+    def label(self):
+        e = self.estimate
+        if self.low <= e.lo and e.hi <= self.high:
+            return HOLDS
+        return FAILS if e.hi < self.low or e.lo > self.high else UNTESTABLE
+
+    def text(self):
+        return f"{self.estimate} in [{_g(self.low)}, {_g(self.high)}]"
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A bound ``value <= C shape`` (side 'upper') or ``value >= C shape`` ('lower') with a
+    free constant C. C is fitted on the settings ``fit_on`` (declared, [choice]): the largest
+    (upper) or smallest (lower) ratio value/shape there; every other setting is checked against
+    C shape by its interval. All checked settings on the bound's side -> holds; one wholly on
+    the other side -> does not hold; otherwise not testable at this size. When ``fit_on``
+    covers every setting, nothing is left to check: cannot fail here."""
+    settings: tuple            # names of the settings, e.g. rho values
+    estimates: tuple           # one Estimate per setting
+    shapes: tuple              # the bound's shape (without C) per setting
+    fit_on: tuple              # the settings C is fitted on
+    side: str = "upper"
+
+    def __post_init__(self):
+        if self.side not in ("upper", "lower"):
+            raise ValueError(f"side={self.side!r} is invalid: must be 'upper' or 'lower'")
+        if not (len(self.settings) == len(self.estimates) == len(self.shapes)):
+            raise ValueError("Bound needs one estimate and one shape per setting")
+        missing = set(self.fit_on) - set(self.settings)
+        if missing or not self.fit_on:
+            raise ValueError(f"fit_on={self.fit_on!r} is invalid: must be a non-empty subset "
+                             f"of the settings {self.settings!r}")
+
+    @property
+    def constant(self) -> float:
+        ratios = [e.value / s for k, e, s in zip(self.settings, self.estimates, self.shapes)
+                  if k in self.fit_on]
+        return float(max(ratios) if self.side == "upper" else min(ratios))
+
+    def checked(self):
+        """(setting, estimate, C shape, label) for every setting outside ``fit_on``."""
+        C, out = self.constant, []
+        for k, e, s in zip(self.settings, self.estimates, self.shapes):
+            if k in self.fit_on:
+                continue
+            b = C * s
+            rule = Below(e, b) if self.side == "upper" else Above(e, b)
+            ok = (e.hi <= b) if self.side == "upper" else (e.lo >= b)
+            out.append((k, e, b, HOLDS if ok else rule.label()))
+        return out
+
+    def label(self):
+        labels = [c[-1] for c in self.checked()]
+        if not labels:
+            return CANNOT_FAIL
+        return HOLDS if all(x == HOLDS for x in labels) else \
+            FAILS if FAILS in labels else UNTESTABLE
+
+    def text(self):
+        op = "<=" if self.side == "upper" else ">="
+        checks = "; ".join(f"{k}: {e} {op} {_g(b)}" for k, e, b, _ in self.checked())
+        fit = ", ".join(str(k) for k in self.fit_on)
+        return f"C = {_g(self.constant)} fitted on {fit}" + (f"; {checks}" if checks else "")
+
+
+@dataclass(frozen=True)
+class Floor:
+    """A claim that the quantity approaches ``target`` (e.g. eq. (8): the loss is o(1)) where a
+    floor of this size is above the target (``floor``, e.g. :func:`imbacl.theory.loss_floor`):
+    not testable at this size, the floor printed. If the floor is below the target, the claim is
+    checked as :class:`Below` ``target``."""
+    estimate: Estimate
+    target: float
+    floor: float
+
+    def label(self):
+        if self.floor >= self.target:
+            return UNTESTABLE
+        return Below(self.estimate, self.target).label()
+
+    def text(self):
+        return f"{self.estimate}; floor of this size {_g(self.floor)} vs target < {_g(self.target)}"
+
+
+@dataclass(frozen=True)
+class CannotFail:
+    """A row that cannot be contradicted by a measurement: true by construction (e.g. the
+    update rule itself), or an interval or bound with a free constant. ``why`` says which."""
+    why: str
+
+    def label(self):
+        return CANNOT_FAIL
+
+    def text(self):
+        return self.why
+
+
+@dataclass(frozen=True)
+class Regimes:
+    """The same claim measured in several regimes: ``rules`` maps a regime's name to its rule.
+    Holds in every regime -> holds; holds in some and does not hold in others -> holds only in
+    a regime; holds in none and fails in some -> does not hold; otherwise not testable."""
+    rules: tuple               # ((regime name, rule), ...)
+
+    def __post_init__(self):
+        if len(self.rules) < 2:
+            raise ValueError("Regimes needs at least two (regime, rule) pairs")
+
+    def labels(self):
+        return {name: rule.label() for name, rule in self.rules}
+
+    def label(self):
+        labels = list(self.labels().values())
+        if all(x == HOLDS for x in labels):
+            return HOLDS
+        if HOLDS in labels and FAILS in labels:
+            return REGIME
+        if FAILS in labels and HOLDS not in labels:
+            return FAILS
+        return UNTESTABLE if UNTESTABLE in labels else CANNOT_FAIL
+
+    def text(self):
+        return "; ".join(f"{name}: {rule.text()} ({rule.label()})" for name, rule in self.rules)
+
+
+RULES = (Above, Below, Within, Bound, Floor, CannotFail, Regimes)
+
+
+# -- verdict rows and tables -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Verdict:
+    """One row of a verdict table. ``ref``: the paper's theorem, equation or insight (or
+    "ours"); ``rule``: one of :data:`RULES`, holding the measurement; ``regime``: the preset or
+    setting it was measured in; ``anchor``: the label of the chapter section it comes from.
+    The label is :attr:`label`, what the rule returns: it cannot be given as text."""
     claim: str
-    measured: str
-    verdict: str
+    ref: str
+    rule: object
+    regime: str
+    anchor: str = ""
     note: str = ""
 
     def __post_init__(self):
-        if self.verdict not in VERDICTS:
-            raise ValueError(f"verdict={self.verdict!r} is invalid: must be one of {VERDICTS}")
+        if not isinstance(self.rule, RULES):
+            raise TypeError(f"rule={self.rule!r} is invalid: must be one of "
+                            f"{[r.__name__ for r in RULES]} (a label is computed, not typed)")
+        if not self.regime:
+            raise ValueError(f"verdict {self.claim!r} has no regime: name the preset or setting")
+
+    @property
+    def label(self) -> str:
+        label = self.rule.label()
+        assert label in LABELS, label
+        return label
+
+    def as_dict(self) -> dict:
+        return {"claim": self.claim, "ref": self.ref, "measured": self.rule.text(),
+                "rule": type(self.rule).__name__, "label": self.label, "regime": self.regime,
+                "anchor": self.anchor, "note": self.note}
 
 
 class VerdictTable:
     def __init__(self, rows):
-        self.rows = [r if isinstance(r, Row) else Row(*r) for r in rows]
+        rows = list(rows)
+        for r in rows:
+            if not isinstance(r, Verdict):
+                raise TypeError(f"a verdict table takes Verdict rows, got {r!r}")
+        self.rows = rows
+
+    def counts(self) -> dict:
+        """How many rows carry each label."""
+        return {k: sum(r.label == k for r in self.rows) for k in LABELS}
 
     def _repr_markdown_(self):
-        esc = lambda s: s.replace("|", "\\|")
-        lines = ["| claim | measured | verdict | regime / note |", "|---|---|---|---|"]
-        lines += [f"| {esc(r.claim)} | {esc(r.measured)} | **{r.verdict}** | {esc(r.note)} |"
-                  for r in self.rows]
+        esc = lambda s: str(s).replace("|", "\\|")
+        lines = ["| claim | paper | measured (95% interval) | verdict | regime | note |",
+                 "|---|---|---|---|---|---|"]
+        lines += [f"| {esc(r.claim)} | {esc(r.ref)} | {esc(r.rule.text())} | **{r.label}** | "
+                  f"{esc(r.regime)} | {esc(r.note)} |" for r in self.rows]
         return "\n".join(lines)
 
     def __repr__(self):
-        return "\n".join(f"- {r.claim}: {r.measured} -> {r.verdict.upper()}"
-                         + (f" ({r.note})" if r.note else "") for r in self.rows)
+        return "\n".join(f"- {r.claim} [{r.ref}]: {r.rule.text()} -> {r.label.upper()} "
+                         f"(regime: {r.regime}" + (f"; {r.note})" if r.note else ")")
+                         for r in self.rows)
 
 
 def verdict_table(rows) -> VerdictTable:
-    """rows: Row objects or (claim, measured, verdict[, note]) tuples."""
+    """A table of :class:`Verdict` rows; each prints the label its rule computes."""
     return VerdictTable(rows)
+
+
+def glue(name: str, value, digits: int | None = None):
+    """Glue a number or text into the page for ``{glue:text}`name``` in the prose (myst-nb),
+    without displaying it. Numbers are glued as plain Python floats or ints (rounded to
+    ``digits`` decimals when given): numpy scalars' text breaks the role's formatting."""
+    from myst_nb import glue as _glue
+
+    if isinstance(value, (np.integer, int)) and not isinstance(value, bool):
+        value = int(value)
+    elif isinstance(value, (np.floating, float)):
+        value = float(round(float(value), digits) if digits is not None else value)
+    elif not isinstance(value, str):
+        raise TypeError(f"glue {name!r}: value {value!r} must be a number or a string")
+    _glue(name, value, display=False)
+    return value
 
 
 class SweepTable:
