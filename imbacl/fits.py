@@ -145,3 +145,127 @@ def C_z_from_slope(slope, lr, d):
     ``eta eps_j C_z loglog d / d - eta lam``, so ``C_z = slope d / (eta loglog d)``. A
     conversion, not a second estimator: :func:`stage1_C_z` fits the exact factor."""
     return np.asarray(slope) * d / (lr * _loglog(d))
+
+
+def zero_crossing(x, y) -> dict:
+    """Where the least-squares line through (x, y) crosses zero: ``x0 = -intercept / slope``
+    (e.g. the frequency at which Stage-1 growth stops, from rates against eps). Returns
+    :func:`linear_fit`'s dict with ``x0`` added (NaN for a flat line)."""
+    f = linear_fit(x, y)
+    f["x0"] = -f["intercept"] / f["slope"] if f["slope"] != 0 else float("nan")
+    return f
+
+
+# -- intervals over seeds for chapter 8's boundary and Stage-1 fits ----------------------------
+def bootstrap_seeds(fn, arrays, digits: int = 3, seed: int = 0):
+    """``fn(*arrays)`` with a 95% percentile-bootstrap interval over seeds: every array has the
+    seeds on axis 0 and the seeds are resampled together (the same rows of each). Resamples
+    where ``fn`` is not finite (e.g. a boundary not crossed in that resample) are left out of
+    the interval; if more than 5% are, the interval is widened to (-inf, inf) (the data do not
+    resolve the quantity). Returns an :class:`imbacl.report.Estimate` (n = seeds)."""
+    from .report import N_BOOT, Estimate
+
+    arrays = [np.asarray(a, dtype=float) for a in arrays]
+    n = len(arrays[0])
+    if n < 2 or any(len(a) != n for a in arrays):
+        raise ValueError(f"bootstrap_seeds needs >= 2 seeds on axis 0 of every array "
+                         f"(got {[len(a) for a in arrays]})")
+    value = float(fn(*arrays))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(N_BOOT, n))
+    boots = np.array([float(fn(*(a[i] for a in arrays))) for i in idx])
+    ok = np.isfinite(boots)
+    if not np.isfinite(value) or ok.mean() < 0.95:
+        return Estimate(value, -np.inf, np.inf, n, digits) if np.isfinite(value) else \
+            Estimate(float("nan"), float("nan"), float("nan"), n, digits)
+    lo, hi = np.percentile(boots[ok], [2.5, 97.5])
+    return Estimate(value, float(min(lo, value)), float(max(hi, value)), n, digits)
+
+
+def _crossing_of_mean(x, level):
+    from .metrics import crossing
+    return lambda y: crossing(x, np.nanmean(y, 0), level)
+
+
+def crossing_estimate(x, y_per_seed, level: float, digits: int = 3):
+    """Where the seed-mean curve ``y(x)`` crosses ``level`` (:func:`imbacl.metrics.crossing`,
+    linear interpolation), with a bootstrap interval over seeds. ``y_per_seed``: (seeds, len(x)),
+    e.g. the learned minority share of each seed along lambda (the boundary lam_T)."""
+    return bootstrap_seeds(_crossing_of_mean(x, level), [y_per_seed], digits)
+
+
+def _threshold_stat(eps, x, level, d, key, use):
+    from .metrics import crossing
+
+    def stat(y):                                        # y: (seeds, len(x), len(eps))
+        m = np.nanmean(y, 0)
+        lam = np.array([crossing(x, m[:, b], level) for b in range(len(eps))])[use]
+        if not np.all(np.isfinite(lam) & (lam > 0)):
+            return float("nan")
+        return fit_lam_threshold(np.asarray(eps)[use], lam, d)[key]
+    return stat
+
+
+def lam_threshold_estimate(eps, x, y_per_seed, level: float, d: int, key: str,
+                           digits: int = 3):
+    """A parameter of :func:`fit_lam_threshold` (``key``: 'b', 'eps0', 'C_z', 'rms_line', ...)
+    fitted to the boundary lam*(eps), the crossing of ``level`` along ``x`` (lambda) of the
+    seed-mean of ``y_per_seed`` (seeds, len(x), len(eps)) at each eps, with a bootstrap
+    interval over seeds. The fit uses the eps whose boundary is crossed at a positive lambda
+    in the full data (at least 5 required); a resample in which one of them is not crossed
+    counts as unresolved (see :func:`bootstrap_seeds`)."""
+    from .metrics import crossing
+
+    y = np.asarray(y_per_seed, dtype=float)
+    m = np.nanmean(y, 0)
+    lam = np.array([crossing(x, m[:, b], level) for b in range(len(eps))])
+    use = np.isfinite(lam) & (lam > 0)
+    if use.sum() < 5:
+        raise ValueError(f"a boundary fit the book reports needs >= 5 crossed eps (got {use.sum()})")
+    return bootstrap_seeds(_threshold_stat(eps, x, level, d, key, use), [y], digits)
+
+
+def _stage1_stat(eps, lr, lam, d, offset, key):
+    def stat(rate, eps_s, lam_s, off_s):
+        return stage1_C_z(rate, eps_s, lr, lam_s, d, offset=off_s)[key]
+    return stat
+
+
+def stage1_C_z_estimate(rate, eps, lr, lam, d, offset, key: str, digits: int = 3):
+    """A parameter of :func:`stage1_C_z` (``key``: 'C_z', 'C_z_offset', 'k', 'rms', ...) with a
+    bootstrap interval over seeds. Every array has the seeds on axis 0: rate and eps
+    (seeds, runs, directions), lam and offset (seeds, runs, 1)."""
+    return bootstrap_seeds(_stage1_stat(eps, lr, lam, d, offset, key), [rate, eps, lam, offset],
+                           digits)
+
+
+def _shift_stat(x, level):
+    from .metrics import crossing
+    return lambda a, b: crossing(x, np.nanmean(b, 0), level) - crossing(x, np.nanmean(a, 0), level)
+
+
+def crossing_shift_estimate(x, y_a, y_b, level: float, digits: int = 3):
+    """The paired shift of a boundary between two arms run with the same seeds: the crossing of
+    ``level`` by the seed-mean of ``y_b`` minus that of ``y_a`` (each (seeds, len(x)), row k of
+    both from the same seed; e.g. a longer training against the default), with a bootstrap
+    interval over the seeds (resampled together)."""
+    return bootstrap_seeds(_shift_stat(x, level), [y_a, y_b], digits)
+
+
+def share_at_boundary(x, y, boundary, side: str = "above"):
+    """Per seed, the mean of ``y`` (len(x), n_eps, seeds) at the first grid value of x above
+    (side 'above') or the last below ('below') each eps's ``boundary`` (n_eps,), over the eps
+    whose boundary lies inside the grid: how sharp the boundary is (shape (seeds,)). E.g. the
+    learned minority share one grid step beyond lam_T."""
+    x, y, bnd = np.asarray(x, float), np.asarray(y, float), np.asarray(boundary, float)
+    if side not in ("above", "below"):
+        raise ValueError(f"side={side!r} is invalid: must be 'above' or 'below'")
+    rows = []
+    for b, v in enumerate(bnd):
+        if not np.isfinite(v) or not (x[0] < v < x[-1]):
+            continue
+        k = int(np.argmax(x > v)) if side == "above" else int(np.nonzero(x < v)[0].max())
+        rows.append(y[k, b])
+    if not rows:
+        raise ValueError("no boundary lies inside the grid")
+    return np.mean(rows, axis=0)

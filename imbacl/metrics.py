@@ -420,3 +420,34 @@ def init_race_scores(steps, P, d, horizon=1.0, n_majority=None, level=0.5):
     Pf = np.asarray(P)[:, -1]
     acc = np.asarray([race_accuracy(preds[r], Pf[r], d) for r in range(len(Pf))])
     return acc, race_chance(preds, Pf, d)
+
+
+def median_feature_growth(P_from, P_to, d):
+    """Per feature, the median over neurons of ``|P_ij(to)| / |P_ij(from)|`` (:func:`growth`),
+    shape (..., d) for P (..., m, d1): the Stage-1 premise of Theorem 3.1 is that it exceeds 1
+    for every feature."""
+    return np.median(growth(P_from, P_to)[..., :d], axis=-2)
+
+
+# -- Stage 3 per-run measures (chapter 5; signature (P, d, n_majority) for run_table) ----------
+def features_covered(P, d, n_majority=None, kappa=0.5, min_cos2=0.5):
+    """Number of features (of all d) with at least one pure neuron (:func:`coverage`), shape
+    (...) for P (..., m, d1). Divided by m it is chapter 5's representational capacity:
+    features represented per neuron spent. ``n_majority`` is unused (run_table's signature)."""
+    return coverage(P, d, kappa, min_cos2).sum(-1)
+
+
+def min_pure_count(P, d, n_majority=None, kappa=0.5, min_cos2=0.5):
+    """The smallest number of pure neurons any feature has (:func:`pure_counts`, minimum over
+    the d features), shape (...): Theorem 3.3's "for every atom M_j at least Omega(d^omega_1)
+    neurons with N_i = {j}". ``n_majority`` is unused (run_table's signature)."""
+    return pure_counts(P, d, kappa, min_cos2).min(-1)
+
+
+def mean_alpha_majority(P, d, n_majority, kappa=0.5, min_energy=0.5):
+    """Mean alpha_ij = |<w_i, M_j>| over the (neuron, majority feature in N_i) pairs of a run
+    (:func:`decomposition`), shape (...) for P (..., m, d1); NaN where a run has no such pair.
+    Chapter 5 fits its exponent in tau."""
+    a = decomposition(P, d, kappa, min_energy)["alpha"][..., :n_majority]
+    n = np.isfinite(a).sum((-1, -2))
+    return np.where(n > 0, np.nansum(a, axis=(-1, -2)) / np.maximum(n, 1), np.nan)

@@ -521,3 +521,28 @@ def remedy_panels(arms, groups, panels, group_label=r"$\rho$", ncols=3, size=(4.
         ax.axis("off")
     axes.flat[0].legend(fontsize=8)
     return fig
+
+
+def regime_map(lam, thresholds, points, ax=None):
+    """The theory's regime in the (lam, eps) plane: for each label in ``thresholds`` (e.g. a
+    ratio d1/d) the measured Stage-1 zero-growth frequency eps0(lam) as a line (below it a
+    feature shrinks from step 0), and ``points`` {name: (lam, eps_min)} marked (presets).
+    lam: the grid the lines are drawn on (a lam of 0 is drawn at the left edge)."""
+    fig, ax = _axes(ax, (5.6, 3.8))
+    lam = np.asarray(lam, dtype=float)
+    x = np.where(lam > 0, lam, lam[lam > 0].min() / 3)
+    styles = ["-", "--", "-.", ":"]
+    for k, (label, eps0) in enumerate(thresholds.items()):
+        ax.plot(x, eps0, color="k", ls=styles[k % 4], lw=1.5, label=label)
+    first = next(iter(thresholds.values()))
+    ax.fill_between(x, 1e-3, first, color=NOISE, alpha=0.2, label="shrinks in Stage 1 (first line)")
+    for k, (name, (lx, ey)) in enumerate(points.items()):
+        ax.scatter([lx], [ey], s=70, zorder=3, edgecolors="k", color=[MIN, MAJ, "tab:green"][k % 3],
+                   label=name)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylim(3e-3, 0.3)
+    ax.set_xlabel(r"$\lambda$ (the leftmost points: $\lambda$ = 0)")
+    ax.set_ylabel(r"$\epsilon_j$")
+    ax.legend(fontsize=7, loc="upper left")
+    return fig

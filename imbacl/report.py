@@ -236,7 +236,8 @@ class Floor:
         return Below(self.estimate, self.target).label()
 
     def text(self):
-        return f"{self.estimate}; floor of this size {_g(self.floor)} vs target < {_g(self.target)}"
+        return (f"{self.estimate}; the claim needs < {_g(self.target)}, the floor at this size "
+                f"is {_g(self.floor)}")
 
 
 @dataclass(frozen=True)
@@ -347,7 +348,7 @@ def verdict_table(rows) -> VerdictTable:
     return VerdictTable(rows)
 
 
-def glue(name: str, value, digits: int | None = None):
+def glue(name: str, value, digits: int | None = None) -> None:
     """Glue a number or text into the page for ``{glue:text}`name``` in the prose (myst-nb),
     without displaying it. Numbers are glued as plain Python floats or ints (rounded to
     ``digits`` decimals when given): numpy scalars' text breaks the role's formatting."""
@@ -360,7 +361,6 @@ def glue(name: str, value, digits: int | None = None):
     elif not isinstance(value, str):
         raise TypeError(f"glue {name!r}: value {value!r} must be a number or a string")
     _glue(name, value, display=False)
-    return value
 
 
 class SweepTable:
@@ -403,3 +403,33 @@ def sweep_table(x_name, x_values, columns, digits=2) -> SweepTable:
     """A table of mean ± sd over seeds: one row per value of the swept quantity, one column per
     measured quantity. columns: {name: array (len(x_values), n_seeds)}; NaNs are ignored."""
     return SweepTable(x_name, x_values, columns, digits)
+
+
+def unresolved(value, n: int, digits: int = 3) -> Estimate:
+    """A value fitted from fewer points than the book's fits need (at least 5), e.g. an exponent
+    of d from three sizes: no interval is claimed, [-inf, inf], so :class:`Above`,
+    :class:`Below` and :class:`Within` label it 'not testable at this size'. ``n``: the points
+    behind it."""
+    return Estimate(float(value), -np.inf, np.inf, int(n), digits)
+
+
+def bootstrap_threshold(covered, x, level: float = 0.8, digits: int = 3,
+                        seed: int = 0) -> Estimate:
+    """The smallest x from which the share of seeds with ``covered`` stays at least ``level``
+    (:func:`imbacl.metrics.smallest_passing`; e.g. chapter 7's width m*), with a 95% bootstrap
+    interval resampling the seeds. covered: (seeds, len(x)) of 0/1, x ascending. Where no x of
+    the grid passes, the threshold is inf (censored at the grid's top); the interval's ends are
+    resampled values (inverted CDF, no interpolation), so censored resamples make it infinite."""
+    from .metrics import smallest_passing
+
+    v = np.asarray(covered, dtype=float)
+    if v.ndim != 2 or v.shape[1] != len(x) or len(v) < 2:
+        raise ValueError(f"covered has shape {v.shape}; expected (seeds >= 2, {len(x)})")
+    stat = [smallest_passing(x, v.mean(0), level)]
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(v), size=(N_BOOT, len(v)))
+    boots = np.array([smallest_passing(x, v[i].mean(0), level) for i in idx])
+    value, boots = (np.where(np.isnan(a), np.inf, a) for a in (np.array(stat), boots))
+    lo, hi = np.percentile(boots, [2.5, 97.5], method="inverted_cdf")
+    value = float(value[0])
+    return Estimate(value, float(min(lo, value)), float(max(hi, value)), len(v), digits)

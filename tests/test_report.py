@@ -150,9 +150,10 @@ def test_glue_stores_plain_python_values(monkeypatch):
     seen = {}
     import myst_nb
     monkeypatch.setattr(myst_nb, "glue", lambda name, v, display: seen.update({name: (v, display)}))
-    assert report.glue("x", np.float64(0.123456), 3) == 0.123
-    assert type(seen["x"][0]) is float and seen["x"][1] is False
-    assert report.glue("n", np.int64(7)) == 7 and type(seen["n"][0]) is int
-    assert report.glue("s", "0.05") == "0.05"
+    assert report.glue("x", np.float64(0.123456), 3) is None     # nothing shown in the cell
+    assert seen["x"] == (0.123, False) and type(seen["x"][0]) is float
+    report.glue("n", np.int64(7))
+    report.glue("s", "0.05")
+    assert seen["n"] == (7, False) and type(seen["n"][0]) is int and seen["s"][0] == "0.05"
     with pytest.raises(TypeError, match="number or a string"):
         report.glue("a", np.arange(3))
