@@ -451,3 +451,10 @@ def mean_alpha_majority(P, d, n_majority, kappa=0.5, min_energy=0.5):
     a = decomposition(P, d, kappa, min_energy)["alpha"][..., :n_majority]
     n = np.isfinite(a).sum((-1, -2))
     return np.where(n > 0, np.nansum(a, axis=(-1, -2)) / np.maximum(n, 1), np.nan)
+
+
+def pure_share(P, d, n_majority=None, kappa=0.5, min_cos2=0.5):
+    """Share of the m neurons that are pure for some feature (:func:`pure_neurons`), shape (...)
+    for P (..., m, d1): chapter 5's representational capacity, the neurons spent on one clean
+    feature each. ``n_majority`` is unused (run_table's signature)."""
+    return pure_neurons(P, d, kappa, min_cos2).any(-1).mean(-1)
