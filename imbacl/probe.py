@@ -57,3 +57,17 @@ def probe_config(config, W: np.ndarray, n_train: int = 3000, n_test: int = 3000,
         clf.fit(f_tr, y_tr[:, j])
         out[j] = balanced_accuracy_score(y_te[:, j], clf.predict(f_te))
     return out
+
+
+def weights_from_projections(config, P: np.ndarray) -> np.ndarray:
+    """The weights W (m, d1) of a run from its projections P = W M (m, d1), e.g. a run cached by
+    :func:`imbacl.io.save_final`: W = P M^T, M the run's orthonormal dictionary (its seed)."""
+    from .data import dictionary
+    from .stream import generator
+    M = dictionary(config.d1, generator(config.seed, "dictionary")).numpy().astype(np.float64)
+    return np.asarray(P, dtype=np.float64) @ M.T
+
+
+def probe_final(config, P: np.ndarray, n_train: int = 2000, n_test: int = 2000) -> np.ndarray:
+    """:func:`probe_config` of a run known by its final projections P (a cached run)."""
+    return probe_config(config, weights_from_projections(config, P), n_train, n_test)

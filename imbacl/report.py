@@ -4,7 +4,7 @@ that decides it, and the label the rule gives.
 Every theorem chapter ends with a verdict table. A label is never typed: a :class:`Verdict`
 row takes a *rule* (:class:`Above`, :class:`Below`, :class:`Within`, :class:`Bound`,
 :class:`Floor`, :class:`Regimes`, :class:`CannotFail`) and the table prints what the rule
-returns, one of the five :data:`LABELS`. Intervals are percentile bootstraps over seeds
+returns, one of the five ``LABELS``. Intervals are percentile bootstraps over seeds
 (:func:`bootstrap`, :func:`paired`, :func:`bootstrap_fit`). Tables render as Markdown in the
 book and as plain text in a terminal (and in nbval's comparison, so a re-execution checks them).
 """
@@ -288,9 +288,9 @@ RULES = (Above, Below, Within, Bound, Floor, CannotFail, Regimes)
 @dataclass(frozen=True)
 class Verdict:
     """One row of a verdict table. ``ref``: the paper's theorem, equation or insight (or
-    "ours"); ``rule``: one of :data:`RULES`, holding the measurement; ``regime``: the preset or
+    "ours"); ``rule``: one of ``RULES``, holding the measurement; ``regime``: the preset or
     setting it was measured in; ``anchor``: the label of the chapter section it comes from.
-    The label is :attr:`label`, what the rule returns: it cannot be given as text."""
+    The label is the property ``label``, what the rule returns: it cannot be given as text."""
     claim: str
     ref: str
     rule: object
@@ -419,7 +419,8 @@ def bootstrap_threshold(covered, x, level: float = 0.8, digits: int = 3,
     (:func:`imbacl.metrics.smallest_passing`; e.g. chapter 7's width m*), with a 95% bootstrap
     interval resampling the seeds. covered: (seeds, len(x)) of 0/1, x ascending. Where no x of
     the grid passes, the threshold is inf (censored at the grid's top); the interval's ends are
-    resampled values (inverted CDF, no interpolation), so censored resamples make it infinite."""
+    resampled values (inverted CDF, no interpolation), so censored resamples make it infinite,
+    and a lower end that is censored too is the grid's top (all it says is m* > top)."""
     from .metrics import smallest_passing
 
     v = np.asarray(covered, dtype=float)
@@ -431,5 +432,6 @@ def bootstrap_threshold(covered, x, level: float = 0.8, digits: int = 3,
     boots = np.array([smallest_passing(x, v[i].mean(0), level) for i in idx])
     value, boots = (np.where(np.isnan(a), np.inf, a) for a in (np.array(stat), boots))
     lo, hi = np.percentile(boots, [2.5, 97.5], method="inverted_cdf")
+    lo = min(lo, float(x[-1]))
     value = float(value[0])
     return Estimate(value, float(min(lo, value)), float(max(hi, value)), len(v), digits)

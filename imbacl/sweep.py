@@ -291,3 +291,47 @@ class RunTable:
             raise ValueError(f"no control run for seeds {missing} of {conds}" if missing
                              else f"no row matches {conds}")
         return np.asarray([r[key] - ref[r["seed"]] for r in treated])
+
+
+# -- remedy arms (chapter 9) -------------------------------------------------------------------
+REMEDY_FIELDS = ("prune_frac", "reweight", "reweight_gamma", "resample", "tau")
+
+
+def label_arms(finals, arms: dict, base: Config, rhos) -> "FinalSweep":
+    """The runs of one or more cached sweeps (:class:`FinalSweep`) sorted into remedy arms:
+    ``arms`` maps an arm's name to its overrides of ``base`` among :data:`REMEDY_FIELDS`
+    (e.g. ``{"prune 0.3": {"prune_frac": 0.3}}``, ``{"baseline": {}}``); a run belongs to the
+    arm whose remedy fields all equal ``base`` updated by the arm's overrides. Returns the
+    runs at the ratios ``rhos`` (eps_min / eps_max) as a FinalSweep labelled ``{"rho", "arm"}``,
+    ordered by rho, then arm (in ``arms``' order), then seed, so that its
+    :meth:`~FinalSweep.table` can be arranged over ("rho", "arm"). A run matched twice (the
+    same arm in two files) is kept once."""
+    seen, rows = set(), []
+    for f in finals:
+        for c, p, s in zip(f.configs, f.P, f.steps):
+            for k, (name, over) in enumerate(arms.items()):
+                want = base.replace(**over)
+                if all(getattr(c, x) == getattr(want, x) for x in REMEDY_FIELDS):
+                    rho = round(c.eps_min / c.eps_max, 6)
+                    key = (rho, name, c.seed)
+                    if rho in rhos and key not in seen:
+                        seen.add(key)
+                        rows.append(((list(rhos).index(rho), k, c.seed),
+                                     {"rho": rhos[list(rhos).index(rho)], "arm": name}, c, s, p))
+                    break
+    rows.sort(key=lambda r: r[0])
+    return FinalSweep([r[2] for r in rows], [r[1] for r in rows], [r[3] for r in rows],
+                      [r[4] for r in rows])
+
+
+def arm_matrix(tables, key, arms, n_seeds: int) -> np.ndarray:
+    """Column ``key`` of several :class:`RunTable` (e.g. one per regime, each already selected
+    to one rho) laid out as (len(tables), len(arms), n_seeds) for
+    :func:`imbacl.plots.remedy_panels`: row g, arm a holds that arm's values in table g (seed
+    order), NaN where the table has no such arm or fewer seeds."""
+    out = np.full((len(tables), len(arms), n_seeds), np.nan)
+    for g, t in enumerate(tables):
+        for a, arm in enumerate(arms):
+            v = t.get(key, arm=arm)[:n_seeds] if len(t) else []
+            out[g, a, :len(v)] = v
+    return out
