@@ -445,7 +445,7 @@ def min_pure_count(P, d, n_majority=None, kappa=0.5, min_cos2=0.5):
 
 
 def mean_alpha_majority(P, d, n_majority, kappa=0.5, min_energy=0.5):
-    """Mean alpha_ij = |<w_i, M_j>| over the (neuron, majority feature in N_i) pairs of a run
+    """Mean alpha_ij = ``|<w_i, M_j>|`` over the (neuron, majority feature in N_i) pairs of a run
     (:func:`decomposition`), shape (...) for P (..., m, d1); NaN where a run has no such pair.
     Chapter 5 fits its exponent in tau."""
     a = decomposition(P, d, kappa, min_energy)["alpha"][..., :n_majority]

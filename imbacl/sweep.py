@@ -299,7 +299,7 @@ REMEDY_FIELDS = ("prune_frac", "reweight", "reweight_gamma", "resample", "tau")
 
 def label_arms(finals, arms: dict, base: Config, rhos) -> "FinalSweep":
     """The runs of one or more cached sweeps (:class:`FinalSweep`) sorted into remedy arms:
-    ``arms`` maps an arm's name to its overrides of ``base`` among :data:`REMEDY_FIELDS`
+    ``arms`` maps an arm's name to its overrides of ``base`` among ``REMEDY_FIELDS``
     (e.g. ``{"prune 0.3": {"prune_frac": 0.3}}``, ``{"baseline": {}}``); a run belongs to the
     arm whose remedy fields all equal ``base`` updated by the arm's overrides. Returns the
     runs at the ratios ``rhos`` (eps_min / eps_max) as a FinalSweep labelled ``{"rho", "arm"}``,
