@@ -3,7 +3,7 @@ that decides it, and the label the rule gives.
 
 Every theorem chapter ends with a verdict table. A label is never typed: a :class:`Verdict`
 row takes a *rule* (:class:`Above`, :class:`Below`, :class:`Within`, :class:`Bound`,
-:class:`Floor`, :class:`Regimes`, :class:`CannotFail`) and the table prints what the rule
+:class:`Floor`, :class:`Differs`, :class:`Regimes`, :class:`CannotFail`) and the table prints what the rule
 returns, one of the five ``LABELS``. Intervals are percentile bootstraps over seeds
 (:func:`bootstrap`, :func:`paired`, :func:`bootstrap_fit`). Tables render as Markdown in the
 book and as plain text in a terminal (and in nbval's comparison, so a re-execution checks them).
@@ -241,6 +241,25 @@ class Floor:
 
 
 @dataclass(frozen=True)
+class Differs:
+    """The claim: the quantity (typically a paired difference of two arms) is not zero, in
+    either direction. Its interval excluding 0 -> holds; lying inside [-band, band] (a
+    difference too small to matter, [choice]) -> does not hold; otherwise not testable at this
+    size."""
+    estimate: Estimate
+    band: float
+
+    def label(self):
+        e = self.estimate
+        if e.lo > 0 or e.hi < 0:
+            return HOLDS
+        return FAILS if -self.band <= e.lo and e.hi <= self.band else UNTESTABLE
+
+    def text(self):
+        return f"{self.estimate} vs != 0 (negligible within +-{_g(self.band)})"
+
+
+@dataclass(frozen=True)
 class CannotFail:
     """A row that cannot be contradicted by a measurement: true by construction (e.g. the
     update rule itself), or an interval or bound with a free constant. ``why`` says which."""
@@ -281,7 +300,7 @@ class Regimes:
         return "; ".join(f"{name}: {rule.text()} ({rule.label()})" for name, rule in self.rules)
 
 
-RULES = (Above, Below, Within, Bound, Floor, CannotFail, Regimes)
+RULES = (Above, Below, Within, Bound, Floor, Differs, CannotFail, Regimes)
 
 
 # -- verdict rows and tables -----------------------------------------------------------------

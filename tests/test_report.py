@@ -7,7 +7,7 @@ import pytest
 
 from imbacl import fits, report
 from imbacl.report import (CANNOT_FAIL, FAILS, HOLDS, LABELS, REGIME, UNTESTABLE, Above, Below,
-                           Bound, CannotFail, Estimate, Floor, Regimes, Verdict, Within)
+                           Bound, CannotFail, Differs, Estimate, Floor, Regimes, Verdict, Within)
 
 
 def est(value, lo, hi, n=8):
@@ -74,6 +74,10 @@ def test_estimate_refuses_a_value_outside_its_interval():
     (Floor(est(0.05, 0.04, 0.06), 0.1, floor=0.01), HOLDS),
     (Floor(est(0.5, 0.4, 0.6), 0.1, floor=0.01), FAILS),
     (CannotFail("the update rule itself"), CANNOT_FAIL),
+    (Differs(est(-3.0, -4.0, -2.0), 1.0), HOLDS),
+    (Differs(est(2.0, 1.0, 3.0), 1.0), HOLDS),
+    (Differs(est(0.1, -0.5, 0.5), 1.0), FAILS),
+    (Differs(est(0.5, -0.5, 1.5), 1.0), UNTESTABLE),
 ])
 def test_rules(rule, label):
     assert rule.label() == label
