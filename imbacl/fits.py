@@ -239,19 +239,6 @@ def stage1_C_z_estimate(rate, eps, lr, lam, d, offset, key: str, digits: int = 3
                            digits)
 
 
-def _shift_stat(x, level):
-    from .metrics import crossing
-    return lambda a, b: crossing(x, np.nanmean(b, 0), level) - crossing(x, np.nanmean(a, 0), level)
-
-
-def crossing_shift_estimate(x, y_a, y_b, level: float, digits: int = 3):
-    """The paired shift of a boundary between two arms run with the same seeds: the crossing of
-    ``level`` by the seed-mean of ``y_b`` minus that of ``y_a`` (each (seeds, len(x)), row k of
-    both from the same seed; e.g. a longer training against the default), with a bootstrap
-    interval over the seeds (resampled together)."""
-    return bootstrap_seeds(_shift_stat(x, level), [y_a, y_b], digits)
-
-
 def share_at_boundary(x, y, boundary, side: str = "above"):
     """Per seed, the mean of ``y`` (len(x), n_eps, seeds) at the first grid value of x above
     (side 'above') or the last below ('below') each eps's ``boundary`` (n_eps,), over the eps

@@ -444,15 +444,6 @@ def min_pure_count(P, d, n_majority=None, kappa=0.5, min_cos2=0.5):
     return pure_counts(P, d, kappa, min_cos2).min(-1)
 
 
-def mean_alpha_majority(P, d, n_majority, kappa=0.5, min_energy=0.5):
-    """Mean alpha_ij = ``|<w_i, M_j>|`` over the (neuron, majority feature in N_i) pairs of a run
-    (:func:`decomposition`), shape (...) for P (..., m, d1); NaN where a run has no such pair.
-    Chapter 5 fits its exponent in tau."""
-    a = decomposition(P, d, kappa, min_energy)["alpha"][..., :n_majority]
-    n = np.isfinite(a).sum((-1, -2))
-    return np.where(n > 0, np.nansum(a, axis=(-1, -2)) / np.maximum(n, 1), np.nan)
-
-
 def pure_share(P, d, n_majority=None, kappa=0.5, min_cos2=0.5):
     """Share of the m neurons that are pure for some feature (:func:`pure_neurons`), shape (...)
     for P (..., m, d1): chapter 5's representational capacity, the neurons spent on one clean

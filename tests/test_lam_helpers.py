@@ -73,12 +73,10 @@ def test_label_arms_sorts_cached_runs_into_arms():
     assert t.arrange("cov_min", "rho", "arm").shape == (2, 2, 2)
 
 
-def test_crossing_shift_and_share_at_boundary():
+def test_share_at_boundary():
     x = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
     a = np.stack([np.clip(2.5 - x, 0, 1)] * 4)                          # crosses 1/2 at 2
     b = np.stack([np.clip(3.5 - x, 0, 1)] * 4)                          # crosses 1/2 at 3
-    e = fits.crossing_shift_estimate(x, a, b, 0.5)
-    assert e.value == pytest.approx(1.0) and e.lo == pytest.approx(1.0)
     y = np.stack([a.T, b.T], axis=1)                                    # (x, eps, seeds)
     above = fits.share_at_boundary(x, y, [2.0 + 1e-9, 3.0 + 1e-9], "above")
     below = fits.share_at_boundary(x, y, [2.0 - 1e-9, 3.0 - 1e-9], "below")

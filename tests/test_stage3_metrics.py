@@ -25,12 +25,5 @@ def test_min_pure_count_is_the_smallest_over_features():
     assert metrics.min_pure_count(P, 3)[0] == 1
 
 
-def test_mean_alpha_majority_averages_the_majority_coefficients_in_N_i():
-    out = metrics.mean_alpha_majority(_P(), 3, n_majority=1)
-    # run 0: neurons 0, 1 and the mixed neuron 3 (N_3 = {0, 1}) have feature 0 in N_i
-    assert np.allclose(out, [(2.0 + 1.0 + 1.0) / 3, 2.5])
-    assert np.isnan(metrics.mean_alpha_majority(np.zeros((1, 2, 5)) + [0, 0, 1.0, 0, 0], 3, 1))
-
-
 def test_pure_share_counts_neurons_pure_for_some_feature():
     assert np.allclose(metrics.pure_share(_P(), 3), [0.75, 1.0])     # run 0: the mixed neuron is not
