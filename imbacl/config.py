@@ -14,6 +14,9 @@ from .errors import ConfigError
 
 ATTENTION_MODES = ("identity", "none")
 REWEIGHT_MODES = ("none", "known", "focal")
+# What a pruned neuron's weights receive (chapter 9): the loss gradient it would get if present
+# (the mask's backward is the identity), or none (only the weight-decay step).
+PRUNE_GRADS = ("straight_through", "blocked")
 
 # Fields that set tensor shapes: runs can share one batch only if these agree.
 SHAPE_FIELDS = ("d", "d1", "seq_len", "m", "batch", "steps", "attention")
@@ -70,6 +73,8 @@ class Config:
     seed: int = 0
     # remedies (chapter 9); the defaults are the paper's plain training
     prune_frac: float = 0.0    # alpha: share of smallest-norm neurons silenced in the forward pass
+    prune_grad: str = "straight_through"   # a pruned neuron's gradient: straight_through or blocked
+    prune_start: int = 0       # first step at which the pruning mask applies
     reweight: str = "none"     # per-pair InfoNCE weights: none, known (eps_max/eps_j), focal
     reweight_gamma: float = 2.0  # focal exponent: weight (1 - p_kk)^gamma
     resample: float = 1.0      # oversampling factor of sequences holding a minority feature
@@ -105,7 +110,7 @@ class Config:
 
         It holds the tensor shapes and which remedy code paths are on, so that a run takes the
         same arithmetic alone or in any batch."""
-        return tuple(getattr(self, f) for f in SHAPE_FIELDS) + (self.prune_frac > 0, self.reweight)
+        return tuple(getattr(self, f) for f in SHAPE_FIELDS) + (self.prune_frac > 0, self.prune_grad, self.reweight)
 
     def replace(self, **overrides) -> "Config":
         """A copy with some fields changed; the copy is validated again."""
@@ -122,8 +127,8 @@ class Config:
 
 FIELD_NAMES = tuple(f.name for f in fields(Config))
 
-_INT_FIELDS = {"d", "d1", "seq_len", "m", "n_majority", "batch", "steps", "seed"}
-_STR_FIELDS = {"attention", "reweight"}
+_INT_FIELDS = {"d", "d1", "seq_len", "m", "n_majority", "batch", "steps", "seed", "prune_start"}
+_STR_FIELDS = {"attention", "reweight", "prune_grad"}
 
 
 def _error(name, value, allowed) -> ConfigError:
@@ -163,7 +168,7 @@ def _as_python(value):
 
 _NUMERIC_FIELDS = ("d", "d1", "seq_len", "m", "batch", "steps", "n_majority", "seed", "eps_max",
                    "eps_min", "sigma", "tau", "lr", "lam", "init_std", "bias_scale", "prune_frac",
-                   "reweight_gamma", "resample")
+                   "prune_start", "reweight_gamma", "resample")
 
 
 def _check_int(name, value, lo, hi=None, why=""):
@@ -245,6 +250,9 @@ def _validate(c: Config):
     if not isinstance(c.attention, str) or c.attention not in ATTENTION_MODES:
         _fail("attention", c.attention, f"must be one of {', '.join(ATTENTION_MODES)}")
     _check_real("prune_frac", c.prune_frac, 0, 1, lo_open=False, hi_open=True)
+    if not isinstance(c.prune_grad, str) or c.prune_grad not in PRUNE_GRADS:
+        _fail("prune_grad", c.prune_grad, f"must be one of {', '.join(PRUNE_GRADS)}")
+    _check_int("prune_start", c.prune_start, 0, c.steps, f" (steps={c.steps}: a later start never prunes)")
     if not isinstance(c.reweight, str) or c.reweight not in REWEIGHT_MODES:
         _fail("reweight", c.reweight, f"must be one of {', '.join(REWEIGHT_MODES)}")
     _check_real("reweight_gamma", c.reweight_gamma, 0, MAX_GAMMA, lo_open=False,

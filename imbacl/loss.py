@@ -21,16 +21,19 @@ def infonce(f1: torch.Tensor, f2: torch.Tensor, tau) -> torch.Tensor:
     return (torch.logsumexp(logits, dim=-1) - torch.diagonal(logits, dim1=1, dim2=2)).mean(-1)
 
 
-def loss_and_grad(W, A1, A2, b, tau, lam, keep=None, weights=None, gamma=None):
+def loss_and_grad(W, A1, A2, b, tau, lam, keep=None, weights=None, gamma=None,
+                  prune_grad="straight_through"):
     """Regularised loss (R,) and its gradient with respect to W (R, m, d1), by hand.
 
     A1, A2: attention outputs of the two views (R, K, L, d1); b: biases (R, m), not trained;
     tau, lam: (R,) tensors. Only the first view carries gradient (StopGrad on the second).
     Remedies, all None for the paper's plain training:
 
-    - keep (R, m): pruning mask; pruned neurons are absent from the similarities, but [choice]
-      still receive the gradient they would get if present (so every parameter keeps being
-      updated and a pruned neuron can come back);
+    - keep (R, m): pruning mask; pruned neurons are absent from the similarities. What their
+      weights receive is ``prune_grad`` [choice]: "straight_through", the loss gradient they
+      would get if present (the mask's backward is the identity: every parameter keeps being
+      updated and a pruned neuron can come back), or "blocked", no loss gradient (only the
+      weight-decay step);
     - weights (R, K): fixed per-pair weights; the loss is sum_k w_k l_k / sum_k w_k;
     - gamma (R,): focal re-weighting, pair k also weighted by (1 - p_kk)^gamma (held constant).
     """
@@ -53,7 +56,11 @@ def loss_and_grad(W, A1, A2, b, tau, lam, keep=None, weights=None, gamma=None):
     loss = loss + 0.5 * lam * W.pow(2).sum(dim=(1, 2))
     # d loss / d logits = w (softmax - I) (w = 1/K unweighted), so d loss / d f1 = w (softmax - I) f2 / tau.
     p.diagonal(dim1=1, dim2=2).sub_(1.0)
-    g1 = p @ f2 / (K * tau3) if w is None else (w.unsqueeze(-1) * p) @ f2 / tau3   # unmasked f2
+    # Straight-through: the unmasked f2, so a pruned neuron gets the gradient of its own term
+    # f1_i f2_i of the similarity; blocked: the masked f2, so that gradient is 0.
+    if keep is not None and prune_grad == "blocked":
+        f2 = f2 * keep[:, None, :]
+    g1 = p @ f2 / (K * tau3) if w is None else (w.unsqueeze(-1) * p) @ f2 / tau3
     # BReLU'(s) = 1 where |s| > b, else 0; h sums over tokens, so g1 reaches every token.
     gS = g1.unsqueeze(2) * (S1.abs() > bb)                         # (R, K, L, m)
     d1 = A1.shape[-1]

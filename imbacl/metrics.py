@@ -66,19 +66,19 @@ def minority_covered(P, d, n_majority, kappa=0.5, min_cos2=0.5):
     return coverage(P, d, kappa, min_cos2)[..., n_majority:].all(-1)
 
 
-def lucky_neurons(P, d, min_cos2=0.5):
+def aligned_neurons(P, d, min_cos2=0.5):
     """Boolean (..., m, d): ``|<w_i, M_j>| >= sqrt(min_cos2) ||w_i||`` (Theorem 3.2's Omega(1))."""
     return cos2(P, d) >= min_cos2
 
 
-def lucky_per_minority(P, d, n_majority, min_cos2=0.5):
-    """Lucky neurons (:func:`lucky_neurons`, cos^2 >= ``min_cos2``) per minority feature: their
+def aligned_per_minority(P, d, n_majority, min_cos2=0.5):
+    """Aligned neurons (:func:`aligned_neurons`, cos^2 >= ``min_cos2``) per minority feature: their
     number on each minority feature (j >= n_majority), averaged over those features, shape
     (...) for P (..., m, d1); NaN without minority features."""
-    lucky = lucky_neurons(P, d, min_cos2)[..., n_majority:]
-    if lucky.shape[-1] == 0:
-        return np.full(lucky.shape[:-2], np.nan)
-    return lucky.sum(-2).mean(-1)
+    aligned = aligned_neurons(P, d, min_cos2)[..., n_majority:]
+    if aligned.shape[-1] == 0:
+        return np.full(aligned.shape[:-2], np.nan)
+    return aligned.sum(-2).mean(-1)
 
 
 def growth(P_from: np.ndarray, P_to: np.ndarray) -> np.ndarray:
@@ -192,8 +192,8 @@ def noise_separation(P: np.ndarray, d: int) -> np.ndarray:
 
 
 def learned(P, d, min_cos2=0.5):
-    """Boolean (..., d): feature j has a lucky neuron, some ``cos^2_ij >= min_cos2``."""
-    return lucky_neurons(P, d, min_cos2).any(-2)
+    """Boolean (..., d): feature j has an aligned neuron, some ``cos^2_ij >= min_cos2``."""
+    return aligned_neurons(P, d, min_cos2).any(-2)
 
 
 def feature_norms(P: np.ndarray) -> np.ndarray:

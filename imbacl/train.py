@@ -112,6 +112,14 @@ def train(configs, record_at=None, n_snapshots: int = 100, progress: bool = Fals
         torch.set_num_threads(old_threads)
 
 
+def initial_projections(config: Config) -> np.ndarray:
+    """P = W M at step 0 of ``config``'s run (m, d1), as :func:`train` records it, without
+    training: the initialisation and the dictionary come from the run's own seed."""
+    M = dictionary(config.d1, generator(config.seed, "dictionary"))
+    W = init_weights(config.m, config.d1, config.init_std, generator(config.seed, "init"))
+    return (W @ M).numpy()
+
+
 def _train(configs, record, progress, device, workers, compile):
     M = torch.stack([dictionary(c.d1, generator(c.seed, "dictionary", device), device)
                      for c in configs])
@@ -154,6 +162,8 @@ def run_params(configs, M, device) -> dict:
                 tau=_stack(configs, "tau", device), sigma=_stack(configs, "sigma", device),
                 c_b=_stack(configs, "bias_scale", device), d=c0.d, attention=c0.attention,
                 prune=_stack(configs, "prune_frac", device) if c0.prune_frac > 0 else None,
+                prune_frac=_stack(configs, "prune_frac", device), prune_grad=c0.prune_grad,
+                prune_start=_stack(configs, "prune_start", device),
                 gamma=(torch.tensor([c.reweight_gamma if c.reweight == "focal" else 0.0
                                      for c in configs], device=device)
                        if c0.reweight == "focal" else None),
@@ -172,7 +182,10 @@ def _loop(configs, record, progress, M, W, p, step, device):
     losses = torch.empty(R, T + 1)
     snap = 0
     bar = _progress(T + 1, progress)
+    delayed = p["prune"] is not None and bool((p["prune_start"] > 0).any())
     for t in range(T + 1):
+        if delayed:             # the mask applies from each run's prune_start on
+            p["prune"] = p["prune_frac"] * (p["prune_start"] <= t)
         loss, new_W = step(W)
         if not torch.isfinite(loss).all():
             r = int((~torch.isfinite(loss)).nonzero()[0])
@@ -201,7 +214,8 @@ def _bias(W, p):
 def objective(W, A1, A2, weights, p):
     """Loss (R,) and gradient at W of the views A1, A2: the bias rule, pruning, InfoNCE."""
     keep = None if p["prune"] is None else prune_mask(W, p["prune"])
-    return loss_and_grad(W, A1, A2, _bias(W, p), p["tau"], p["lam"], keep, weights, p["gamma"])
+    return loss_and_grad(W, A1, A2, _bias(W, p), p["tau"], p["lam"], keep, weights, p["gamma"],
+                         p["prune_grad"])
 
 
 def update(W, grad, p):

@@ -23,7 +23,7 @@ def test_cos2_energy_sets_purity():
     assert metrics.purity(P, 3)[0] > 0.99 and 0.5 < metrics.purity(P, 3)[1] < 0.6
     assert metrics.pure_counts(P, 3).tolist() == [1, 0, 0]
     assert metrics.coverage(P, 3).tolist() == [True, False, False]
-    assert metrics.lucky_neurons(P, 3)[:, 0].tolist() == [True, False, False]
+    assert metrics.aligned_neurons(P, 3)[:, 0].tolist() == [True, False, False]
 
 
 def test_decomposition_partitions_coefficients():

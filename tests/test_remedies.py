@@ -144,3 +144,76 @@ def test_probe_does_not_depend_on_the_cpus_blas_kernels():
                           env={**os.environ, "OPENBLAS_CORETYPE": core}).stdout.strip()
            for core in ("Haswell", "Sandybridge")]
     assert out[0] == out[1]
+
+
+# -- the two gradient rules of pruning and its schedule (issue #18) ---------------------------
+def _ste_autograd(A1, A2, W, b, tau, lam, keep):
+    """Autograd of the masked loss with the mask's backward set to the identity: each
+    neuron's term f1_i f2_i of the similarity is multiplied by keep_i in the forward pass only."""
+    Wg = W.clone().requires_grad_(True)
+    f1, f2 = model.encode(A1, Wg, b), model.encode(A2, Wg, b).detach()
+    term = f1[:, :, None, :] * f2[:, None, :, :]                        # (R, K, K, m)
+    k = keep[:, None, None, :]
+    logits = (term * k + (term - term.detach()) * (1 - k)).sum(-1) / tau.reshape(-1, 1, 1)
+    ell = torch.logsumexp(logits, -1) - torch.diagonal(logits, dim1=1, dim2=2)
+    (ell.mean(-1) + 0.5 * lam * Wg.pow(2).sum((1, 2))).sum().backward()
+    return Wg.grad
+
+
+def test_straight_through_gradient_is_autograd_with_an_identity_mask_backward():
+    A1, A2, W, b, tau, lam = (x.double() for x in _inputs(seed=5))
+    keep = model.prune_mask(W, torch.tensor([0.4, 0.6]))
+    _, g = loss.loss_and_grad(W, A1, A2, b, tau, lam, keep=keep, prune_grad="straight_through")
+    assert torch.allclose(g, _ste_autograd(A1, A2, W, b, tau, lam, keep), rtol=1e-9, atol=1e-12)
+    # and the pruned neurons' loss gradient is not zero: they would grow back
+    assert (g - lam.reshape(-1, 1, 1) * W)[keep == 0].abs().sum() > 0
+
+
+def test_blocked_gradient_leaves_a_pruned_neuron_only_weight_decay():
+    A1, A2, W, b, tau, lam = (x.double() for x in _inputs(seed=6))
+    keep = model.prune_mask(W, torch.tensor([0.4, 0.6]))
+    _, g = loss.loss_and_grad(W, A1, A2, b, tau, lam, keep=keep, prune_grad="blocked")
+    _, g_st = loss.loss_and_grad(W, A1, A2, b, tau, lam, keep=keep)
+    pruned, kept = keep == 0, keep == 1
+    wd = lam.reshape(-1, 1, 1) * W
+    assert torch.equal(g[pruned], wd[pruned])                          # exactly the decay term
+    assert torch.allclose(g[kept], g_st[kept], rtol=1e-12, atol=0)     # the others: unchanged
+
+
+def test_blocked_training_step_is_exactly_the_weight_decay_step_for_pruned_neurons():
+    c = preset("smoke", steps=1, prune_frac=0.5, prune_grad="blocked", lam=0.05)
+    h = train(c, record_at=[0, 1])
+    W0, W1 = (h.P[0, s] @ h.M[0].T for s in (0, 1))                 # back from P = W M
+    pruned = np.argsort(np.linalg.norm(W0, axis=-1))[: int(c.prune_frac * c.m)]
+    kept = np.setdiff1d(np.arange(c.m), pruned)
+    assert np.allclose(W1[pruned], (1 - c.lr * c.lam) * W0[pruned], rtol=1e-5, atol=1e-9)
+    assert not np.allclose(W1[kept], (1 - c.lr * c.lam) * W0[kept], rtol=1e-3, atol=1e-6)
+
+
+def test_prune_frac_zero_is_plain_training_bit_for_bit():
+    base = preset("smoke", steps=50)
+    plain = train(base)
+    for over in (dict(prune_grad="blocked"), dict(prune_grad="blocked", prune_start=20),
+                 dict(prune_start=30)):
+        assert np.array_equal(train(base.replace(**over)).P, plain.P), over
+
+
+def test_prune_start_delays_the_mask():
+    base = preset("smoke", steps=40, prune_frac=0.5, prune_grad="blocked")
+    plain, late = train(base.replace(prune_frac=0.0)), train(base.replace(prune_start=20))
+    early = train(base)
+    s = list(plain.steps).index(20)
+    assert np.array_equal(late.P[:, : s + 1], plain.P[:, : s + 1])      # unpruned up to step 20
+    assert not np.array_equal(late.P[:, -1], plain.P[:, -1])            # pruned from then on
+    assert not np.array_equal(late.P[:, -1], early.P[:, -1])
+    # runs with different starts batch together and each is as if alone
+    both = train([base.replace(prune_start=20), base.replace(prune_start=0, seed=1)])
+    assert np.array_equal(both.P[0], late.P[0])
+
+
+def test_prune_grad_and_start_are_validated():
+    for field, value, needle in [("prune_grad", "none", "straight_through, blocked"),
+                                 ("prune_start", -1, ">= 0"), ("prune_start", 301, "<= 300")]:
+        with pytest.raises(ValueError, match=field) as err:
+            preset("smoke", **{field: value})
+        assert needle in str(err.value)

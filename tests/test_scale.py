@@ -116,6 +116,7 @@ def test_compiled_step_is_the_default_path_up_to_rounding():
 
 
 @pytest.mark.parametrize("remedies", [dict(prune_frac=0.25, reweight="known"),
+                                      dict(prune_frac=0.25, prune_grad="blocked", prune_start=7),
                                       dict(reweight="focal", reweight_gamma=1.5)])
 def test_compiled_step_in_groups_gives_every_run_the_same_weights(monkeypatch, remedies):
     """train(compile=True) calls the compiled step on groups of COMPILED_GROUP runs (to stay in
@@ -131,10 +132,12 @@ def test_compiled_step_in_groups_gives_every_run_the_same_weights(monkeypatch, r
     assert np.abs(grouped.loss - whole.loss).max() < 1e-6 * np.abs(whole.loss).max()   # rounding
 
 
-@pytest.mark.parametrize("reweight, attention", [("known", "identity"), ("focal", "none")])
-def test_compiled_step_with_the_remedies(reweight, attention):
+@pytest.mark.parametrize("reweight, attention, prune_grad", [("known", "identity", "blocked"),
+                                                            ("focal", "none", "straight_through")])
+def test_compiled_step_with_the_remedies(reweight, attention, prune_grad):
     configs = [preset("smoke", steps=40, seed=s, reweight=reweight, prune_frac=0.25,
-                      resample=2.0, attention=attention) for s in range(2)]
+                      prune_grad=prune_grad, prune_start=10 * s, resample=2.0,
+                      attention=attention) for s in range(2)]
     default, fast = train(configs), train(configs, compile=True)
     assert np.abs(fast.P - default.P).max() < 1e-4 * np.abs(default.P).max()
     assert np.abs(fast.loss - default.loss).max() < 1e-5

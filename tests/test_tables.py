@@ -131,14 +131,14 @@ def test_median_growth_rates():
     assert feat2.shape == (2, 2) and np.allclose(feat2[1], feat)
 
 
-def test_lucky_per_minority():
+def test_aligned_per_minority():
     P = _P()
-    assert metrics.lucky_per_minority(P, 3, 2) == 1.0
-    assert metrics.lucky_per_minority(P, 3, 1) == 1.0                 # features 1, 2: one each
-    assert metrics.lucky_per_minority(_P(1.0), 3, 2) == 0.0
-    both = metrics.lucky_per_minority(np.stack([P, _P(1.0)]), 3, 2)
+    assert metrics.aligned_per_minority(P, 3, 2) == 1.0
+    assert metrics.aligned_per_minority(P, 3, 1) == 1.0                 # features 1, 2: one each
+    assert metrics.aligned_per_minority(_P(1.0), 3, 2) == 0.0
+    both = metrics.aligned_per_minority(np.stack([P, _P(1.0)]), 3, 2)
     assert both.tolist() == [1.0, 0.0]
-    assert np.isnan(metrics.lucky_per_minority(P, 3, 3))               # no minority feature
+    assert np.isnan(metrics.aligned_per_minority(P, 3, 3))               # no minority feature
 
 
 def test_init_race_scores():

@@ -1,0 +1,147 @@
+"""Remedy arms (chapter 9): a remedy's runs measured beside the untreated runs with the same
+seeds, and the regimes they are compared in.
+
+An *arm* is a set of overrides of a base config (``{"prune_frac": 0.3, "prune_grad":
+"blocked"}``); its runs are paired by seed with the base's own runs (the *baseline*), which
+see the same initialisation and the same data stream, so a paired difference isolates what the
+remedy does.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import metrics
+from .config import Config, preset
+from .io import load_final
+from .sweep import FinalSweep, RunTable, final_projections, grid, run, run_table
+from .train import initial_projections
+
+# The three regimes of chapter 9, at rho = eps_min / eps_max in RHOS.
+# [choice] "theory": every feature grows in Stage 1 (the regime chapter); "figure1": weight
+# decay deletes the minority features from step 0 (the contrast); "boundary": the theory sizes
+# (d1 = 8d) with lam just above the final-state boundary lam_T(eps_min) measured on the theory
+# row of the regularisation chapter (results/lam_theory_row.npz), where a small push decides
+# whether a minority feature is learned. BOUNDARY_LAM holds that lam per eps_min: the grid lam
+# just above the measured lam_T (the chapter prints lam / lam_T for each).
+RHOS = (0.2, 0.3, 0.5)
+BOUNDARY_LAM = {0.02: 0.006, 0.03: 0.010, 0.05: 0.022}
+REGIMES = ("theory", "boundary", "figure1")
+
+# The cached arms. [choice] 16 seeds per arm, paired with 16 untreated runs; pruning at
+# alpha = 0.1, 0.3, 0.6 with both gradient rules from step 0, and from PRUNE_START (the end of
+# Stage 1: T1_hat of the theory runs is 98 +- 15 steps, chapter 6) at alpha = 0.3, rho = 0.3 in
+# the two regimes at theory sizes; the other remedies at the chapter's earlier settings.
+SEEDS = 16
+PRUNE_FRACS = (0.1, 0.3, 0.6)
+PRUNE_START = 100
+OTHER_ARMS = {"reweight": ({}, {"reweight": ["known", "focal"]}),
+              "resample": ({"resample": 4.0}, {}), "tau": ({"tau": 2.0}, {})}
+
+
+def regime_config(regime: str, rho: float) -> Config:
+    """The base config of ``regime`` at ratio ``rho`` (eps_max of the preset, eps_min = rho
+    eps_max)."""
+    if regime not in REGIMES:
+        raise ValueError(f"regime={regime!r} is invalid: must be one of {', '.join(REGIMES)}")
+    base = preset("figure1" if regime == "figure1" else "theory")
+    eps_min = round(rho * base.eps_max, 6)
+    if regime != "boundary":
+        return base.replace(eps_min=eps_min)
+    if eps_min not in BOUNDARY_LAM:
+        raise ValueError(f"rho={rho!r} is invalid for the boundary regime: eps_min = "
+                         f"{eps_min} has no boundary lam (known: {sorted(BOUNDARY_LAM)})")
+    return base.replace(eps_min=eps_min, lam=BOUNDARY_LAM[eps_min])
+
+
+def kept_neurons(P, prune_frac: float) -> np.ndarray:
+    """Boolean (..., m): the neurons the final forward pass keeps, i.e. all but the
+    floor(prune_frac m) of smallest norm (``model.prune_mask``; ||w_i|| = ||P_i|| since M is a
+    rotation). All True without pruning."""
+    norms = np.linalg.norm(np.asarray(P, dtype=np.float64), axis=-1)
+    n_pruned = int(np.floor(prune_frac * norms.shape[-1]))
+    rank = norms.argsort(-1).argsort(-1)
+    return rank >= n_pruned
+
+
+def pruning_measures(config: Config, P) -> dict:
+    """Per-run measures of what pruning should change, from the final projections P (m, d1)
+    and the run's own initialisation:
+
+    - ``aligned_min``: neurons aligned with each minority feature at the end (cos^2 >= 1/2,
+      :func:`imbacl.metrics.aligned_neurons`) among the neurons the final forward pass keeps
+      [choice: a pruned neuron represents nothing], averaged over the minority features;
+    - ``lucky0_min``: neurons lucky at initialisation (:func:`imbacl.metrics.lucky_at_init`)
+      per minority feature, and ``lucky_aligned_min``: how many of them end aligned with that
+      same feature and kept (the ICLR claim is about the first count; this one says whether
+      pruning works through the head start at initialisation)."""
+    P = np.asarray(P, dtype=np.float64)
+    d, mino = config.d, slice(config.n_majority, config.d)
+    keep = kept_neurons(P, config.prune_frac)[:, None]                     # (m, 1)
+    aligned = metrics.aligned_neurons(P, d) & keep                         # (m, d)
+    lucky = metrics.lucky_at_init(initial_projections(config), d, config.freqs, config.init_std)
+    return {"aligned_min": aligned[:, mino].sum(0).mean(),
+            "lucky0_min": lucky[:, mino].sum(0).mean(),
+            "lucky_aligned_min": (lucky & aligned)[:, mino].sum(0).mean()}
+
+
+def arm_table(final: FinalSweep, labels: dict | None = None) -> RunTable:
+    """One row per run of ``final`` (e.g. a cached sweep over remedy fields, or
+    :func:`paired_arm`'s runs): its grid overrides, ``labels`` added to every row (e.g.
+    ``{"regime": "theory"}``), the remedy fields, the imbalance summary of
+    :func:`imbacl.sweep.run_table` and :func:`pruning_measures`."""
+    fields = ("prune_frac", "prune_grad", "prune_start", "reweight", "resample", "tau")
+    extra = labels or {}
+    t = run_table(final.configs, [{**extra, **o} for o in final.overrides], final.P,
+                  fields=fields)
+    t.add("rho", [round(c.eps_min / c.eps_max, 6) for c in final.configs], label=True)
+    per_run = [pruning_measures(c, p) for c, p in zip(final.configs, final.P)]
+    for key in per_run[0] if per_run else ():
+        t.add(key, np.array([r[key] for r in per_run]))
+    return t
+
+
+def paired_arm(base: Config, arm: dict, seeds: int, **train_kwargs) -> RunTable:
+    """Train ``arm`` (overrides of ``base``) and the untreated ``base`` for seeds 0..seeds-1
+    and return their :func:`arm_table`, labelled ``arm`` = "treated" / "baseline", so that
+    ``table.paired(key, {"arm": "baseline"}, arm="treated")`` is the per-seed gain."""
+    points = ([({"arm": "baseline"}, c) for _, c in grid(base, seeds)]
+              + [({"arm": "treated"}, c) for _, c in grid(base.replace(**arm), seeds)])
+    res = run(points, n_snapshots=2, **train_kwargs)
+    final = FinalSweep(res.configs, [o for o, _ in points], [c.steps for _, c in points],
+                       final_projections(res))
+    return arm_table(final)
+
+
+def load_arms(paths: dict) -> RunTable:
+    """The cached sweeps ``paths`` (regime -> list of .npz files written by ``imbacl sweep
+    --save``) as one :func:`arm_table`, each row labelled with its ``regime``."""
+    tables = [arm_table(load_final(path), {"regime": regime})
+              for regime, files in paths.items() for path in files]
+    labels = list(dict.fromkeys(k for t in tables for k in t.labels))
+    return RunTable([r for t in tables for r in t.rows], labels=labels)
+
+
+def cache_plan() -> list:
+    """Every cached sweep of chapter 9 as (path, base config, grid axes, preset name), in the
+    order ``scripts/remedy_sweeps.py`` trains them; ``imbacl.cli.sweep_command`` turns each into
+    the command that writes it."""
+    both = ["straight_through", "blocked"]
+    arms = {"base": ({}, {}), "prune": ({}, {"prune_frac": list(PRUNE_FRACS), "prune_grad": both}),
+            **OTHER_ARMS}
+    late = ({"prune_start": PRUNE_START}, {"prune_frac": [0.3], "prune_grad": both})
+    plan = []
+    for regime in REGIMES:
+        name = "figure1" if regime == "figure1" else "theory"
+        eps = [round(r * preset(name).eps_max, 6) for r in RHOS]
+        # the boundary's lam depends on eps_min: one file per eps_min there
+        groups = ([(f"{regime}_eps{e}", regime_config(regime, e / preset(name).eps_max), [e])
+                   for e in eps] if regime == "boundary" else [(regime, preset(name), eps)])
+        for tag, base, group_eps in groups:
+            here = dict(arms)
+            if regime != "figure1" and 0.03 in group_eps:
+                here["prune_late"] = late
+            for arm, (over, arm_axes) in here.items():
+                e = [0.03] if arm == "prune_late" else group_eps
+                axes = {**arm_axes, **({"eps_min": e} if regime != "boundary" else {})}
+                plan.append((f"results/remedies/{tag}_{arm}.npz", base.replace(**over), axes, name))
+    return plan
