@@ -3,12 +3,13 @@ from .config import Config, PRESETS, preset
 from .errors import (CompileError, ConfigError, ImbaclError, NonFiniteError, ResourceError,
                      ResultsFileError)
 from .train import History, train
-from . import data, fits, io, loss, metrics, model, plots, probe, report, stream, sweep, theory
+from . import (animate, data, fits, io, loss, metrics, model, plots, probe, remedies, report,
+               stream, sweep, theory)
 
 __all__ = ["Config", "PRESETS", "preset", "History", "train", "ImbaclError", "ConfigError",
-           "ResourceError", "NonFiniteError", "CompileError", "ResultsFileError", "data", "fits",
-           "io", "loss", "metrics", "model", "plots", "probe", "report", "stream", "sweep",
-           "theory"]
+           "ResourceError", "NonFiniteError", "CompileError", "ResultsFileError", "animate", "data",
+           "fits", "io", "loss", "metrics", "model", "plots", "probe", "remedies", "report",
+           "stream", "sweep", "theory"]
 __version__ = "0.1.0"
 
 

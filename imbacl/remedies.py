@@ -53,6 +53,30 @@ def regime_config(regime: str, rho: float) -> Config:
     return base.replace(eps_min=eps_min, lam=BOUNDARY_LAM[eps_min])
 
 
+def arm_name(config: Config) -> str:
+    """The arm a run belongs to, from its remedy fields: "baseline" for the paper's plain
+    training, else e.g. "prune 0.3 blocked", "prune 0.3 ST from 100" (ST: straight-through),
+    "reweight known", "resample x4", "tau 2"."""
+    plain, parts = Config(), []
+    if config.prune_frac > 0:
+        rule = "ST" if config.prune_grad == "straight_through" else "blocked"
+        start = f" from {config.prune_start}" if config.prune_start else ""
+        parts.append(f"prune {config.prune_frac:g} {rule}{start}")
+    if config.reweight != "none":
+        parts.append(f"reweight {config.reweight}")
+    if config.resample != plain.resample:
+        parts.append(f"resample x{config.resample:g}")
+    if config.tau != plain.tau:
+        parts.append(f"tau {config.tau:g}")
+    return ", ".join(parts) or "baseline"
+
+
+def gains(table: RunTable, key: str, arms, **conds) -> np.ndarray:
+    """Paired gains of column ``key``, shape (len(arms), seeds): each arm's run minus the
+    baseline run with the same seed, within the rows matching ``conds`` (e.g. regime, rho)."""
+    return np.stack([table.paired(key, {"arm": "baseline"}, arm=a, **conds) for a in arms])
+
+
 def kept_neurons(P, prune_frac: float) -> np.ndarray:
     """Boolean (..., m): the neurons the final forward pass keeps, i.e. all but the
     floor(prune_frac m) of smallest norm (``model.prune_mask``; ||w_i|| = ||P_i|| since M is a
@@ -70,52 +94,75 @@ def pruning_measures(config: Config, P) -> dict:
     - ``aligned_min``: neurons aligned with each minority feature at the end (cos^2 >= 1/2,
       :func:`imbacl.metrics.aligned_neurons`) among the neurons the final forward pass keeps
       [choice: a pruned neuron represents nothing], averaged over the minority features;
+      ``aligned_min_all``: the same over every neuron, pruned ones included;
     - ``lucky0_min``: neurons lucky at initialisation (:func:`imbacl.metrics.lucky_at_init`)
       per minority feature, and ``lucky_aligned_min``: how many of them end aligned with that
-      same feature and kept (the ICLR claim is about the first count; this one says whether
+      same feature and kept (the ICLR claim is about the aligned count; this one says whether
       pruning works through the head start at initialisation)."""
     P = np.asarray(P, dtype=np.float64)
     d, mino = config.d, slice(config.n_majority, config.d)
     keep = kept_neurons(P, config.prune_frac)[:, None]                     # (m, 1)
-    aligned = metrics.aligned_neurons(P, d) & keep                         # (m, d)
+    aligned_all = metrics.aligned_neurons(P, d)                            # (m, d)
+    aligned = aligned_all & keep
     lucky = metrics.lucky_at_init(initial_projections(config), d, config.freqs, config.init_std)
     return {"aligned_min": aligned[:, mino].sum(0).mean(),
+            "aligned_min_all": aligned_all[:, mino].sum(0).mean(),
             "lucky0_min": lucky[:, mino].sum(0).mean(),
             "lucky_aligned_min": (lucky & aligned)[:, mino].sum(0).mean()}
 
 
-def arm_table(final: FinalSweep, labels: dict | None = None) -> RunTable:
+def arm_table(final: FinalSweep, labels: dict | None = None, probes: dict | None = None) -> RunTable:
     """One row per run of ``final`` (e.g. a cached sweep over remedy fields, or
     :func:`paired_arm`'s runs): its grid overrides, ``labels`` added to every row (e.g.
-    ``{"regime": "theory"}``), the remedy fields, the imbalance summary of
-    :func:`imbacl.sweep.run_table` and :func:`pruning_measures`."""
+    ``{"regime": "theory"}``), the remedy fields, ``rho``, its ``arm`` (:func:`arm_name`), the
+    imbalance summary of :func:`imbacl.sweep.run_table` over the neurons the final forward pass
+    keeps, :func:`pruning_measures` and, from
+    ``probes`` (:func:`load_probes`), ``probe_maj`` / ``probe_min``: the mean balanced accuracy
+    over the majority / minority features (NaN where the run was not probed)."""
     fields = ("prune_frac", "prune_grad", "prune_start", "reweight", "resample", "tau")
     extra = labels or {}
-    t = run_table(final.configs, [{**extra, **o} for o in final.overrides], final.P,
-                  fields=fields)
+    # [choice] the summary reads the neurons the final forward pass keeps (all without pruning)
+    kept = [p[kept_neurons(p, c.prune_frac)] for c, p in zip(final.configs, final.P)]
+    t = run_table(final.configs, [{**extra, **o} for o in final.overrides], kept, fields=fields)
     t.add("rho", [round(c.eps_min / c.eps_max, 6) for c in final.configs], label=True)
+    t.add("arm", [arm_name(c) for c in final.configs], label=True)
     per_run = [pruning_measures(c, p) for c, p in zip(final.configs, final.P)]
     for key in per_run[0] if per_run else ():
         t.add(key, np.array([r[key] for r in per_run]))
+    acc = [(probes or {}).get(c) for c in final.configs]
+    t.add("probe_maj", [np.nan if a is None else float(np.mean(a[:c.n_majority]))
+                        for a, c in zip(acc, final.configs)])
+    t.add("probe_min", [np.nan if a is None else float(np.mean(a[c.n_majority:]))
+                        for a, c in zip(acc, final.configs)])
     return t
 
 
 def paired_arm(base: Config, arm: dict, seeds: int, **train_kwargs) -> RunTable:
     """Train ``arm`` (overrides of ``base``) and the untreated ``base`` for seeds 0..seeds-1
-    and return their :func:`arm_table`, labelled ``arm`` = "treated" / "baseline", so that
-    ``table.paired(key, {"arm": "baseline"}, arm="treated")`` is the per-seed gain."""
-    points = ([({"arm": "baseline"}, c) for _, c in grid(base, seeds)]
-              + [({"arm": "treated"}, c) for _, c in grid(base.replace(**arm), seeds)])
+    and return their :func:`arm_table`: ``gains(table, key, [arm_name(base.replace(**arm))])``
+    is the per-seed gain."""
+    points = grid(base, seeds) + grid(base.replace(**arm), seeds)
     res = run(points, n_snapshots=2, **train_kwargs)
     final = FinalSweep(res.configs, [o for o, _ in points], [c.steps for _, c in points],
                        final_projections(res))
     return arm_table(final)
 
 
-def load_arms(paths: dict) -> RunTable:
+def cached_run(paths, config: Config) -> np.ndarray:
+    """The cached final projections (m, d1) of ``config``'s run, from the first file of
+    ``paths`` that holds it."""
+    for path in paths:
+        final = load_final(path)
+        if config in final.configs:
+            return final.P[final.configs.index(config)]
+    raise KeyError(f"no cached run of {arm_name(config)}, seed {config.seed}, in {list(paths)}")
+
+
+def load_arms(paths: dict, probes: dict | None = None) -> RunTable:
     """The cached sweeps ``paths`` (regime -> list of .npz files written by ``imbacl sweep
-    --save``) as one :func:`arm_table`, each row labelled with its ``regime``."""
-    tables = [arm_table(load_final(path), {"regime": regime})
+    --save``) as one :func:`arm_table` (with ``probes``), each row labelled with its
+    ``regime``."""
+    tables = [arm_table(load_final(path), {"regime": regime}, probes)
               for regime, files in paths.items() for path in files]
     labels = list(dict.fromkeys(k for t in tables for k in t.labels))
     return RunTable([r for t in tables for r in t.rows], labels=labels)
@@ -145,3 +192,55 @@ def cache_plan() -> list:
                 axes = {**arm_axes, **({"eps_min": e} if regime != "boundary" else {})}
                 plan.append((f"results/remedies/{tag}_{arm}.npz", base.replace(**over), axes, name))
     return plan
+
+
+# -- the downstream probe of the cached arms (costly: cached too) ------------------------------
+# [choice] probed: the arms below at rho = PROBE_RHO (the presets' own ratio), every regime and
+# seed; 1000 training and 1000 test sequences per probe, as in the old chapter.
+PROBE_RHO = 0.3
+PROBE_ARMS = ({"prune_frac": 0.0}, {"prune_frac": 0.3, "prune_grad": "straight_through"},
+              {"prune_frac": 0.3, "prune_grad": "blocked", "prune_start": 0},
+              {"reweight": "known"}, {"resample": 4.0}, {"tau": 2.0})
+PROBE_N = 1000
+PROBE_FILE = "results/remedies/probes.npz"
+
+
+def to_probe(final: FinalSweep) -> list:
+    """Indices of the runs of ``final`` that the probe cache covers: rho = PROBE_RHO and the
+    remedy fields of one of PROBE_ARMS (the others at their defaults)."""
+    plain = Config()
+    fields = ("prune_frac", "prune_grad", "prune_start", "reweight", "resample", "tau")
+    wanted = [{f: getattr(plain, f) for f in fields} | arm for arm in PROBE_ARMS]
+    return [i for i, c in enumerate(final.configs)
+            if round(c.eps_min / c.eps_max, 6) == PROBE_RHO
+            and any(all(getattr(c, f) == v for f, v in w.items()) for w in wanted)]
+
+
+def probe_runs(configs, P, workers: int = 1) -> np.ndarray:
+    """Balanced probe accuracy per feature (runs, d) of cached runs (their final projections),
+    :func:`imbacl.probe.probe_final` with PROBE_N sequences, over ``workers`` processes."""
+    jobs = list(zip(configs, P))
+    if workers <= 1:
+        return np.array([_probe_one(job) for job in jobs])
+    from concurrent.futures import ProcessPoolExecutor
+    with ProcessPoolExecutor(workers) as pool:
+        return np.array(list(pool.map(_probe_one, jobs)))
+
+
+def _probe_one(job):
+    from .probe import probe_final
+    return probe_final(job[0], job[1], PROBE_N, PROBE_N)
+
+
+def save_probes(path, configs, acc) -> None:
+    """Probe accuracies (runs, d) with the configs they belong to (JSON per run)."""
+    import json
+    np.savez_compressed(path, acc=np.asarray(acc, dtype=np.float64),
+                        configs=np.array([json.dumps(c.to_dict()) for c in configs]))
+
+
+def load_probes(path) -> dict:
+    """Config -> probe accuracies (d,), from :func:`save_probes`."""
+    import json
+    with np.load(path) as z:
+        return {Config(**json.loads(s)): a for s, a in zip(z["configs"], z["acc"])}

@@ -260,6 +260,23 @@ class Differs:
 
 
 @dataclass(frozen=True)
+class Enough:
+    """A test that needs enough of something to exist at this size (e.g. neurons lucky at
+    initialisation): with fewer than ``need`` (``have`` counted, ``what`` named) it is not
+    testable at this size, the count printed; otherwise ``rule`` decides."""
+    rule: object
+    have: float
+    need: float
+    what: str
+
+    def label(self):
+        return UNTESTABLE if self.have < self.need else self.rule.label()
+
+    def text(self):
+        return f"{self.rule.text()}; {_g(self.have)} {self.what} (the test needs {_g(self.need)})"
+
+
+@dataclass(frozen=True)
 class CannotFail:
     """A row that cannot be contradicted by a measurement: true by construction (e.g. the
     update rule itself), or an interval or bound with a free constant. ``why`` says which."""
@@ -300,7 +317,7 @@ class Regimes:
         return "; ".join(f"{name}: {rule.text()} ({rule.label()})" for name, rule in self.rules)
 
 
-RULES = (Above, Below, Within, Bound, Floor, Differs, CannotFail, Regimes)
+RULES = (Above, Below, Within, Bound, Floor, Differs, Enough, CannotFail, Regimes)
 
 
 # -- verdict rows and tables -----------------------------------------------------------------
@@ -357,14 +374,37 @@ class VerdictTable:
         return "\n".join(lines)
 
     def __repr__(self):
-        return "\n".join(f"- {r.claim} [{r.ref}]: {r.rule.text()} -> {r.label.upper()} "
-                         f"(regime: {r.regime}" + (f"; {r.note})" if r.note else ")")
-                         for r in self.rows)
+        return verdict_text([r.as_dict() for r in self.rows])
+
+    def save(self, path) -> None:
+        """Write the rows (:meth:`Verdict.as_dict`) to ``path`` as JSON. The file is named
+        after its chapter (``results/verdicts/09_remedies.json`` for
+        ``chapters/09_remedies.ipynb``): the findings page is built from these files
+        (``_ext/findings.py``) and links each row to its chapter's section."""
+        import json
+        from pathlib import Path
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {"chapter": path.stem, "rows": [r.as_dict() for r in self.rows]}
+        path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
 
-def verdict_table(rows) -> VerdictTable:
-    """A table of :class:`Verdict` rows; each prints the label its rule computes."""
-    return VerdictTable(rows)
+def verdict_text(rows) -> str:
+    """The plain-text form of verdict rows given as dicts (:meth:`Verdict.as_dict`): what a
+    table prints, and what tests compare a saved verdict file with."""
+    return "\n".join(f"- {r['claim']} [{r['ref']}]: {r['measured']} -> {r['label'].upper()} "
+                     f"(regime: {r['regime']}" + (f"; {r['note']})" if r["note"] else ")")
+                     for r in rows)
+
+
+def verdict_table(rows, save=None) -> VerdictTable:
+    """A table of :class:`Verdict` rows; each prints the label its rule computes. ``save``: a
+    JSON path, named after the chapter, the rows are also written to
+    (:meth:`VerdictTable.save`)."""
+    table = VerdictTable(rows)
+    if save is not None:
+        table.save(save)
+    return table
 
 
 def glue(name: str, value, digits: int | None = None) -> None:

@@ -101,6 +101,13 @@ def _steps_slider(value, lo=100, hi=20_000):
     return ipw.IntSlider(value=value, min=lo, max=hi, step=100, description="steps T", **_style())
 
 
+# What an explorer says on a static page of the book (no kernel behind its controls).
+STATIC_HINT = ("<em>These controls need a running Python kernel: on this page they do nothing. "
+               "Open the chapter in JupyterLab (<code>bash scripts/setup.sh</code>, then "
+               "<code>.venv/bin/jupyter lab</code>) or on Binder (the rocket icon at the top of "
+               "the page, then <b>Binder</b>), run the notebook and press Run.</em>")
+
+
 class Explorer:
     """The generic pipeline: controls -> configs -> run -> figures.
 
@@ -140,13 +147,22 @@ class Explorer:
             w.observe(self._on_change, names="value")
         grid = ipw.GridBox(list(self.controls.values()), layout=ipw.Layout(
             grid_template_columns="repeat(auto-fill, minmax(19em, 1fr))", grid_gap="0 1em"))
+        run_row = ipw.HBox([self.button, self.message], layout=ipw.Layout(align_items="center"))
+        # Hidden in a kernel; the book's stylesheet (_ext/static/imbacl.css) shows it on the
+        # static pages, where the controls, saved with the page, have no kernel to run.
+        hint = ipw.HTML(STATIC_HINT, layout=ipw.Layout(display="none"))
+        hint.add_class("imbacl-static-hint")
+        for w in (grid, run_row):
+            w.add_class("imbacl-live-only")
         self.widget = ipw.VBox([
             ipw.HTML(f"<b>{html.escape(self.title)}</b>"),
+            hint,
             grid,
-            ipw.HBox([self.button, self.message], layout=ipw.Layout(align_items="center")),
+            run_row,
             self.output,
             ipw.HBox(list(self.images.values()), layout=ipw.Layout(flex_flow="row wrap")),
         ])
+        self.widget.add_class("imbacl-explorer")
         self._on_change()
 
     # -- what a subclass provides ----------------------------------------------------------
@@ -478,6 +494,8 @@ class RemedyExplorer(Explorer):
                                  **_style()),
             "prune_frac": ipw.FloatSlider(value=b.prune_frac, min=0.0, max=0.9, step=0.05,
                                         description="prune α", **_style()),
+            "prune_grad": ipw.Dropdown(options=["straight_through", "blocked"], value=b.prune_grad,
+                                       description="pruned grad", **_style()),
             "reweight": ipw.Dropdown(options=["none", "known", "focal"], value="known",
                                    description="reweight", **_style()),
             "resample": ipw.FloatSlider(value=b.resample, min=1.0, max=10.0, step=0.5,
@@ -490,8 +508,8 @@ class RemedyExplorer(Explorer):
     def configs(self):
         v = self.values()
         base = self.base.replace(eps_min=v["rho"] * self.base.eps_max, steps=v["steps"])
-        treated = dict(prune_frac=v["prune_frac"], reweight=v["reweight"], resample=v["resample"],
-                       tau=v["tau"])
+        treated = dict(prune_frac=v["prune_frac"], prune_grad=v["prune_grad"],
+                       reweight=v["reweight"], resample=v["resample"], tau=v["tau"])
         return ([base.replace(seed=s) for s in range(v["seeds"])]
                 + [base.replace(seed=s, **treated) for s in range(v["seeds"])])
 

@@ -9,6 +9,14 @@ bash scripts/setup.sh
 if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+# the Citation File Format 1.2.0 schema (tests/test_citation.py): the format's own schema file,
+# as shipped in the cffconvert 2.0.0 wheel on the package index (downloaded, not installed:
+# cffconvert's own dependencies pin an older jsonschema)
+if [ ! -f tests/.cff/schema-1.2.0.json ]; then
+  mkdir -p tests/.cff
+  .venv/bin/python -m pip download -q --no-deps cffconvert==2.0.0 -d tests/.cff 2>/dev/null
+  .venv/bin/python -c "import glob, zipfile; z = zipfile.ZipFile(glob.glob('tests/.cff/cffconvert-2.0.0-*.whl')[0]); open('tests/.cff/schema-1.2.0.json', 'wb').write(z.read('cffconvert/schemas/1.2.0/schema.json'))"
+fi
 export PATH="$(pwd)/.venv/bin:$PATH"
 .venv/bin/python -m pytest tests chapters --nbval --nbval-sanitize-with tests/sanitize.cfg \
   --nbval-cell-timeout 1800 -p no:cacheprovider "$@"

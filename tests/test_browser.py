@@ -157,6 +157,10 @@ WIDGETS = """() => ({
   errors: [...document.querySelectorAll('.jupyter-widgets')].filter(
     e => /Error displaying widget|model not found/i.test(e.textContent)).length,
   manager: !!document.querySelector('script[src*="embed-amd"]'),
+  hint: [...document.querySelectorAll('.imbacl-static-hint')]
+    .filter(e => e.getClientRects().length > 0).map(e => e.textContent.trim()),
+  dimmed: [...document.querySelectorAll('.imbacl-live-only')]
+    .filter(e => getComputedStyle(e).pointerEvents === 'none').length,
 })"""
 
 
@@ -170,12 +174,8 @@ def _saved_sliders(page) -> int:
     return sum(v["model_name"].endswith("SliderModel") for v in state.values())
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_page_renders_offline(page, site, browser):
-    html_text = (HTML / f"{page}.html").read_text()
-    has_widgets = WIDGET_STATE in html_text
-    problems, outside = [], []
-
+def _local_tab(browser, outside: list):
+    """A new tab whose requests to anywhere but 127.0.0.1 are blocked and listed in ``outside``."""
     def route(r):
         if urlparse(r.request.url).hostname == "127.0.0.1":
             r.continue_()
@@ -185,6 +185,16 @@ def test_page_renders_offline(page, site, browser):
 
     tab = browser.new_page()
     tab.route("**/*", route)
+    return tab
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_offline(page, site, browser):
+    html_text = (HTML / f"{page}.html").read_text()
+    has_widgets = WIDGET_STATE in html_text
+    problems, outside = [], []
+
+    tab = _local_tab(browser, outside)
     tab.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} ({r.failure})"))
     tab.on("response", lambda r: r.status >= 400 and problems.append(f"HTTP {r.status}: {r.url}"))
     tab.on("pageerror", lambda e: problems.append(f"JavaScript error: {e}"))
@@ -220,5 +230,117 @@ def test_page_renders_offline(page, site, browser):
         assert "Run" in widgets["buttons"], widgets
         assert any("Press Run" in t for t in widgets["html"]), widgets
         assert widgets["errors"] == 0, widgets
+        # no kernel here: each explorer says where its controls run, and they are greyed out
+        assert widgets["hint"] and all("JupyterLab" in t and "Binder" in t for t in widgets["hint"]), widgets
+        assert widgets["dimmed"] >= 2 * len(widgets["hint"]), widgets
     else:
         assert not widgets["manager"], "a page without widgets loads the widget manager"
+
+
+def _internal_links():
+    """(page, href, target file, fragment) for every link of every built page that stays inside
+    the site (no scheme, no host)."""
+    from html.parser import HTMLParser
+    from urllib.parse import unquote, urldefrag
+
+    class Links(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.hrefs = []
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if tag == "a" and a.get("href"):
+                self.hrefs.append(a["href"])
+
+    out = []
+    for path in sorted(HTML.rglob("*.html")):
+        if "_static" in path.parts or "_sources" in path.parts:
+            continue
+        parser = Links()
+        parser.feed(path.read_text(errors="replace"))
+        for href in parser.hrefs:
+            u = urlparse(href)
+            if u.scheme or u.netloc or href.startswith(("mailto:", "javascript:")):
+                continue
+            target, frag = urldefrag(href)
+            target = unquote(target)
+            file = (path.parent / target).resolve() if target else path
+            if file.is_dir():
+                file = file / "index.html"
+            out.append((path.relative_to(HTML).as_posix(), href, file, frag))
+    return out
+
+
+def test_no_broken_internal_links(site):
+    """Every link inside the site leads to a page that exists and, with a #fragment, to an
+    element with that id on it."""
+    ids = {}
+    broken = []
+    links = _internal_links()
+    for page, href, file, frag in links:
+        if not file.exists():
+            broken.append(f"{page}: {href} (no {file.relative_to(HTML.resolve()) if HTML.resolve() in file.parents else file})")
+            continue
+        if frag and file.suffix == ".html":
+            if file not in ids:
+                ids[file] = set(re.findall(r'\sid="([^"]+)"', file.read_text(errors="replace")))
+            if frag not in ids[file]:
+                broken.append(f"{page}: {href} (no id {frag!r})")
+    print(f"{len(links)} internal links checked, {len(broken)} broken")
+    assert len(links) > 100
+    assert not broken, "\n".join(broken[:40])
+
+
+def test_search_works_offline(site, browser):
+    """The search page finds a word of the book with no request leaving 127.0.0.1."""
+    outside = []
+
+    tab = _local_tab(browser, outside)
+    try:
+        tab.goto(f"{site}/search.html?q=minority", wait_until="load")
+        tab.wait_for_selector("#search-results ul.search li", timeout=30_000)
+        hits = tab.locator("#search-results ul.search li").count()
+    finally:
+        tab.close()
+    assert not outside, outside
+    assert hits >= 5, hits
+
+
+ANIMATED = [p for p in PAGES if (ROOT / f"{p}.ipynb").exists()
+            and "_anim_img" in (ROOT / f"{p}.ipynb").read_text()]
+
+
+def test_the_book_has_animations():
+    assert "chapters/05_stage3" in ANIMATED and len(ANIMATED) >= 2, ANIMATED
+
+
+@pytest.mark.parametrize("page", ANIMATED)
+def test_animations_play_offline_and_step(page, site, browser):
+    """Each animation's player loads its first frame, and stepping one frame changes the
+    image; no request leaves 127.0.0.1 (the player's icon font is not linked)."""
+    outside, errors = [], []
+
+    tab = _local_tab(browser, outside)
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        tab.goto(f"{site}/{page}.html", wait_until="load")
+        tab.wait_for_load_state("networkidle")
+        players = tab.locator("img[id^='_anim_img']")
+        n = players.count()
+        steps = []
+        for k in range(n):
+            img = players.nth(k)
+            img.scroll_into_view_if_needed()
+            first = img.get_attribute("src")
+            width = img.evaluate("i => i.naturalWidth")
+            box = img.locator("xpath=ancestor::div[contains(@class, 'animation')][1]")
+            box.locator("button[title='Next frame']").click()
+            tab.wait_for_timeout(300)
+            steps.append((width, first != img.get_attribute("src")))
+    finally:
+        tab.close()
+    assert not outside, outside
+    assert not errors, errors
+    assert n >= 1
+    assert all(w > 0 and changed for w, changed in steps), steps

@@ -48,9 +48,32 @@ def test_regime_config_and_its_errors():
 def test_paired_arm_pairs_each_treated_run_with_its_baseline_seed():
     base = preset("smoke", steps=40)
     t = remedies.paired_arm(base, {"prune_frac": 0.5, "prune_grad": "blocked"}, seeds=2)
-    assert [r["arm"] for r in t] == ["baseline"] * 2 + ["treated"] * 2
-    assert t.get("prune_frac", arm="treated").tolist() == [0.5, 0.5]
-    gain = t.paired("aligned_min", {"arm": "baseline"}, arm="treated")
-    assert gain.shape == (2,) and np.isfinite(gain).all()
-    alone = remedies.paired_arm(base, {}, seeds=2)            # an empty arm is the baseline
-    assert np.array_equal(alone.paired("pure_min", {"arm": "baseline"}, arm="treated"), [0, 0])
+    assert [r["arm"] for r in t] == ["baseline"] * 2 + ["prune 0.5 blocked"] * 2
+    assert t.get("prune_frac", arm="prune 0.5 blocked").tolist() == [0.5, 0.5]
+    g = remedies.gains(t, "aligned_min", ["prune 0.5 blocked"])
+    assert g.shape == (1, 2) and np.isfinite(g).all()
+    same = remedies.gains(t, "pure_min", ["baseline"])       # the baseline against itself
+    assert np.array_equal(same, [[0, 0]])
+
+
+def test_arm_names():
+    c = preset("theory")
+    assert remedies.arm_name(c) == "baseline"
+    assert remedies.arm_name(c.replace(prune_frac=0.3, prune_start=100)) == "prune 0.3 ST from 100"
+    assert remedies.arm_name(c.replace(reweight="known", resample=4.0)) == "reweight known, resample x4"
+    assert remedies.arm_name(c.replace(tau=2.0)) == "tau 2"
+
+
+def test_probe_cache_round_trip_and_selection(tmp_path):
+    from imbacl.sweep import FinalSweep
+    c = preset("smoke", eps_max=0.1, eps_min=0.03)
+    cfgs = [c, c.replace(prune_frac=0.3), c.replace(prune_frac=0.6), c.replace(eps_min=0.05)]
+    final = FinalSweep(cfgs, [{}] * 4, [c.steps] * 4, [np.zeros((c.m, c.d1))] * 4)
+    assert remedies.to_probe(final) == [0, 1]                  # rho 0.3: baseline, prune 0.3 ST
+    acc = np.arange(2 * c.d, dtype=float).reshape(2, c.d) / 20
+    remedies.save_probes(tmp_path / "p.npz", cfgs[:2], acc)
+    probes = remedies.load_probes(tmp_path / "p.npz")
+    assert np.array_equal(probes[cfgs[1]], acc[1])
+    t = remedies.arm_table(final, probes=probes)
+    assert t.column("probe_maj")[0] == acc[0, :c.n_majority].mean()
+    assert np.isnan(t.column("probe_min")[2])

@@ -161,3 +161,22 @@ def test_glue_stores_plain_python_values(monkeypatch):
     assert seen["n"] == (7, False) and type(seen["n"][0]) is int and seen["s"][0] == "0.05"
     with pytest.raises(TypeError, match="number or a string"):
         report.glue("a", np.arange(3))
+
+
+def test_a_saved_verdict_table_reads_back_as_the_printed_text(tmp_path):
+    import json
+    rows = [report.Verdict("x grows", "Thm 1", report.Above(report.point(2.0, 5), 1.0), "theory",
+                           "sec-a", "a note"),
+            report.Verdict("y | z", "ours", report.CannotFail("by construction"), "figure1")]
+    t = report.verdict_table(rows, save=tmp_path / "verdicts" / "07_width.json")
+    data = json.loads((tmp_path / "verdicts" / "07_width.json").read_text())
+    assert data["chapter"] == "07_width" and len(data["rows"]) == 2
+    assert report.verdict_text(data["rows"]) == repr(t)
+    assert data["rows"][0]["label"] == "holds" and data["rows"][1]["label"] == "cannot fail here"
+
+
+def test_enough_says_untestable_when_too_few_exist():
+    e = report.point(0.8, 16)
+    assert report.Enough(report.Above(e, 0.5), have=0, need=10, what="lucky neurons").label() == UNTESTABLE
+    assert report.Enough(report.Above(e, 0.5), have=12, need=10, what="lucky neurons").label() == HOLDS
+    assert "0 lucky neurons (the test needs 10)" in report.Enough(report.Above(e, 0.5), 0, 10, "lucky neurons").text()

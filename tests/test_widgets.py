@@ -50,6 +50,10 @@ def test_building_and_displaying_never_trains(cls, monkeypatch):
     assert e.runs == 0 and e.result is None and e.fig == {}
     assert all(bytes(img.value) == b"" and img.layout.display == "none" for img in e.images.values())
     assert "Press Run" in e.message_text
+    # the static-page hint is there, hidden in a kernel (the book's CSS shows it on its pages)
+    hint = [c for c in e.widget.children if "imbacl-static-hint" in c._dom_classes]
+    assert len(hint) == 1 and hint[0].layout.display == "none" and "Binder" in hint[0].value
+    assert "imbacl-explorer" in e.widget._dom_classes
     # changing a control only re-validates
     name = next(iter(e.controls))
     ctl = e.controls[name]
