@@ -40,7 +40,7 @@ def _entry(*children):
 def _link(chapter: str, anchor: str):
     """A cross-reference to the row's section (its label) or, without one, to its chapter."""
     if anchor:
-        ref = addnodes.pending_xref("", refdomain="std", reftype="ref", reftarget=anchor,
+        ref = addnodes.pending_xref("", refdomain="std", reftype="ref", reftarget=anchor.lower(),
                                     refexplicit=True, refwarn=True)
     else:
         ref = addnodes.pending_xref("", refdomain="std", reftype="doc",

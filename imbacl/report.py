@@ -208,7 +208,8 @@ class Bound:
 
     def label(self):
         labels = [c[-1] for c in self.checked()]
-        if not labels:
+        # nothing left to check, or a lower bound whose fitted constant is 0 (true of anything)
+        if not labels or (self.side == "lower" and self.constant <= 0):
             return CANNOT_FAIL
         return HOLDS if all(x == HOLDS for x in labels) else \
             FAILS if FAILS in labels else UNTESTABLE
@@ -377,7 +378,7 @@ class VerdictTable:
         return verdict_text([r.as_dict() for r in self.rows])
 
     def save(self, path) -> None:
-        """Write the rows (:meth:`Verdict.as_dict`) to ``path`` as JSON. The file is named
+        """Write the rows (``Verdict.as_dict``) to ``path`` as JSON. The file is named
         after its chapter (``results/verdicts/09_remedies.json`` for
         ``chapters/09_remedies.ipynb``): the findings page is built from these files
         (``_ext/findings.py``) and links each row to its chapter's section."""
@@ -390,7 +391,7 @@ class VerdictTable:
 
 
 def verdict_text(rows) -> str:
-    """The plain-text form of verdict rows given as dicts (:meth:`Verdict.as_dict`): what a
+    """The plain-text form of verdict rows given as dicts (``Verdict.as_dict``): what a
     table prints, and what tests compare a saved verdict file with."""
     return "\n".join(f"- {r['claim']} [{r['ref']}]: {r['measured']} -> {r['label'].upper()} "
                      f"(regime: {r['regime']}" + (f"; {r['note']})" if r["note"] else ")")
@@ -400,7 +401,7 @@ def verdict_text(rows) -> str:
 def verdict_table(rows, save=None) -> VerdictTable:
     """A table of :class:`Verdict` rows; each prints the label its rule computes. ``save``: a
     JSON path, named after the chapter, the rows are also written to
-    (:meth:`VerdictTable.save`)."""
+    (``VerdictTable.save``)."""
     table = VerdictTable(rows)
     if save is not None:
         table.save(save)

@@ -14,5 +14,15 @@ def test_book_builds_without_warnings():
     log = p.stdout + p.stderr
     problems = [l for l in log.splitlines() if ("WARNING" in l or "ERROR" in l) and "IPKernelApp" not in l]
     assert p.returncode == 0 and not problems, "\n".join(problems) or log[-3000:]
-    for page in ["intro", "chapters/01_data_model", "chapters/02_architecture", "appendix/api"]:
+    for page in ["intro", "findings", "chapters/01_data_model", "chapters/02_architecture", "appendix/api"]:
         assert (ROOT / "_build" / "html" / f"{page}.html").exists(), page
+    # the findings page holds one row per verdict of the chapters' files, and their counts
+    import json
+    import re
+    rows = [r for p in sorted((ROOT / "results" / "verdicts").glob("*.json"))
+            for r in json.loads(p.read_text())["rows"]]
+    html = (ROOT / "_build" / "html" / "findings.html").read_text()
+    assert len(re.findall(r'<tr class="verdict-[a-z-]+', html)) == len(rows) > 20
+    assert f"{len(rows)} verdicts from" in html
+    holds = sum(r["label"] == "holds" for r in rows)
+    assert f"{holds} holds;" in html

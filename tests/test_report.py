@@ -180,3 +180,9 @@ def test_enough_says_untestable_when_too_few_exist():
     assert report.Enough(report.Above(e, 0.5), have=0, need=10, what="lucky neurons").label() == UNTESTABLE
     assert report.Enough(report.Above(e, 0.5), have=12, need=10, what="lucky neurons").label() == HOLDS
     assert "0 lucky neurons (the test needs 10)" in report.Enough(report.Above(e, 0.5), 0, 10, "lucky neurons").text()
+
+
+def test_a_lower_bound_fitted_to_zero_cannot_fail():
+    z, e = report.point(0.0, 16), report.point(0.5, 16)
+    b = report.Bound(("a", "b"), (z, e), (1.0, 1.0), fit_on=("a",), side="lower")
+    assert b.constant == 0 and b.label() == CANNOT_FAIL
