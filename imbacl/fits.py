@@ -163,7 +163,7 @@ def bootstrap_seeds(fn, arrays, digits: int = 3, seed: int = 0):
     where ``fn`` is not finite (e.g. a boundary not crossed in that resample) are left out of
     the interval; if more than 5% are, the interval is widened to (-inf, inf) (the data do not
     resolve the quantity). Returns an :class:`imbacl.report.Estimate` (n = seeds)."""
-    from .report import N_BOOT, Estimate
+    from .report import Estimate, resamples
 
     arrays = [np.asarray(a, dtype=float) for a in arrays]
     n = len(arrays[0])
@@ -171,9 +171,7 @@ def bootstrap_seeds(fn, arrays, digits: int = 3, seed: int = 0):
         raise ValueError(f"bootstrap_seeds needs >= 2 seeds on axis 0 of every array "
                          f"(got {[len(a) for a in arrays]})")
     value = float(fn(*arrays))
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(N_BOOT, n))
-    boots = np.array([float(fn(*(a[i] for a in arrays))) for i in idx])
+    boots = np.array([float(fn(*(a[i] for a in arrays))) for i in resamples(n, seed)])
     ok = np.isfinite(boots)
     if not np.isfinite(value) or ok.mean() < 0.95:
         return Estimate(value, -np.inf, np.inf, n, digits) if np.isfinite(value) else \

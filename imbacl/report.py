@@ -63,6 +63,12 @@ class Estimate:
         return format(str(self), spec)
 
 
+def resamples(n: int, seed: int = 0) -> np.ndarray:
+    """The seeded bootstrap resamples of ``n`` seeds, (N_BOOT, n) row indices: the one source of
+    resampling for every interval of the book (here and :func:`imbacl.fits.bootstrap_seeds`)."""
+    return np.random.default_rng(seed).integers(0, n, size=(N_BOOT, n))
+
+
 def _interval(boots, value, n, digits):
     lo, hi = np.percentile(boots, [2.5, 97.5])
     return Estimate(float(value), float(min(lo, value)), float(max(hi, value)), int(n), digits)
@@ -76,9 +82,7 @@ def bootstrap(per_seed, stat=np.mean, digits: int = 3, seed: int = 0) -> Estimat
     v = v[np.isfinite(v.reshape(len(v), -1)).all(1)] if v.ndim else v
     if v.ndim == 0 or len(v) < 2:
         raise ValueError(f"a bootstrap needs values from at least 2 seeds (got {np.size(v)})")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(v), size=(N_BOOT, len(v)))
-    boots = np.array([stat(v[i]) for i in idx])
+    boots = np.array([stat(v[i]) for i in resamples(len(v), seed)])
     return _interval(boots, stat(v), len(v), digits)
 
 
@@ -487,9 +491,7 @@ def bootstrap_threshold(covered, x, level: float = 0.8, digits: int = 3,
     if v.ndim != 2 or v.shape[1] != len(x) or len(v) < 2:
         raise ValueError(f"covered has shape {v.shape}; expected (seeds >= 2, {len(x)})")
     stat = [smallest_passing(x, v.mean(0), level)]
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(v), size=(N_BOOT, len(v)))
-    boots = np.array([smallest_passing(x, v[i].mean(0), level) for i in idx])
+    boots = np.array([smallest_passing(x, v[i].mean(0), level) for i in resamples(len(v), seed)])
     value, boots = (np.where(np.isnan(a), np.inf, a) for a in (np.array(stat), boots))
     lo, hi = np.percentile(boots, [2.5, 97.5], method="inverted_cdf")
     lo = min(lo, float(x[-1]))
