@@ -56,6 +56,8 @@ class Estimate:
                              f"[{self.lo}, {self.hi}]")
 
     def __str__(self):
+        if np.isnan(self.value):        # nothing measured (e.g. a fit with no points, no crossing)
+            return f"not resolved (n={self.n})"
         g = lambda v: f"{v:.{self.digits}g}"
         return f"{g(self.value)} [{g(self.lo)}, {g(self.hi)}] (n={self.n})"
 

@@ -162,9 +162,11 @@ class FinalSweep:
         return list(zip(self.overrides, self.configs))
 
     def select(self, **fields) -> "FinalSweep":
-        """The runs whose configs have the given field values."""
+        """The runs whose configs have the given field values (a list matches any of its
+        values), in the file's order."""
         keep = [i for i, c in enumerate(self.configs)
-                if all(getattr(c, k) == v for k, v in fields.items())]
+                if all(getattr(c, k) in v if isinstance(v, list) else getattr(c, k) == v
+                       for k, v in fields.items())]
         return FinalSweep(*([getattr(self, a)[i] for i in keep]
                             for a in ("configs", "overrides", "steps", "P")))
 

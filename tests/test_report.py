@@ -186,3 +186,10 @@ def test_a_lower_bound_fitted_to_zero_cannot_fail():
     z, e = report.point(0.0, 16), report.point(0.5, 16)
     b = report.Bound(("a", "b"), (z, e), (1.0, 1.0), fit_on=("a",), side="lower")
     assert b.constant == 0 and b.label() == CANNOT_FAIL
+
+
+def test_an_estimate_without_a_value_says_so():
+    assert str(report.unresolved(float("nan"), 1)) == "not resolved (n=1)"
+    assert str(report.unresolved(0.5, 3)) == "0.5 [-inf, inf] (n=3)"
+    e = report.unresolved(float("nan"), 1)
+    assert report.Above(e, 0.0).label() == UNTESTABLE

@@ -182,3 +182,11 @@ def test_panel_curves_split_the_first_axis():
         plots.panel_curves(v, ["a", "b", "c"])
     fig = plots.sweep_panels([1, 2, 3], [{"ylabel": "y", "curves": c}])
     assert len(fig.axes[0].lines) == 2
+
+
+def test_final_sweep_select_takes_a_value_or_a_list_in_file_order():
+    F, _ = _final(lams=(0.0, 0.01, 0.02))
+    assert [c.lam for c in F.select(lam=0.01).configs] == [0.01, 0.01]
+    both = F.select(lam=[0.02, 0.0])
+    assert [(c.lam, c.seed) for c in both.configs] == [(0.0, 0), (0.0, 1), (0.02, 0), (0.02, 1)]
+    assert len(F.select(lam=[0.5])) == 0
