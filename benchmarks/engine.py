@@ -1,7 +1,7 @@
 """Throughput, distance to the machine's limit, and memory of the batched engine.
 
     python benchmarks/engine.py [--steps 200] [--threads 2] [--runs 1,8,64,256] [--device cpu]
-                                [--split 2] [--compile]
+                                [--split 2] [--compile] [--preset figure1] [--shape d=64,m=600,d1=256]
 
 One table, all rows measured in this one run of the script:
 - steps x runs per second of imbacl.train at R runs of the figure1 preset, next to a plain
@@ -15,6 +15,8 @@ One table, all rows measured in this one run of the script:
   (imbacl.sweep.run with a process pool, started and warmed up before timing), which uses the
   cores better than torch's intra-op threads on these small tensors and gives bitwise the same
   histories;
+- with ``--preset`` / ``--shape``: another preset, or its fields overridden (the large shapes of
+  the scaling issue, e.g. ``--preset theory --shape d=64,m=600,d1=256``), for every row;
 - with ``--compile``: every row again with ``imbacl.train(..., compile=True)``, which makes each
   step one torch.compile'd function, with its compile time (the first call, which compiles with
   a cold inductor cache, less a timed call) and how far its final weights are from the default
@@ -116,18 +118,27 @@ def row(R, steps, dt, plain, flops, peak, **extra):
                 fraction=rate * flops / peak, **extra)
 
 
+def bench_config(args):
+    """The config every row trains: ``--preset`` with ``--steps`` and the ``--shape`` fields."""
+    from imbacl.config import parse_value
+    shape = dict(kv.split("=", 1) for kv in args.shape.split(",")) if args.shape else {}
+    return preset(args.preset, steps=args.steps, **{k: parse_value(k, v) for k, v in shape.items()})
+
+
 def plain_in_fresh_process(args):
     """Seconds of the plain loop, best of 3, in a fresh process, as a researcher's own script would
     run it (not after the engine's large runs in this one)."""
     out = subprocess.run([sys.executable, __file__, "--plain-only", "--steps", str(args.steps),
-                          "--threads", str(args.threads)],
+                          "--threads", str(args.threads), "--preset", args.preset,
+                          "--shape", args.shape],
                          capture_output=True, text=True, check=True)
     return args.steps / float(out.stdout.strip().splitlines()[-1])
 
 
-def peak_rss_mb(R, steps, threads, snapshots):
-    """Peak resident memory of a fresh process training R runs (and of one doing nothing)."""
-    code = (f"import imbacl, resource; cfg = imbacl.preset('figure1', steps={steps});"
+def peak_rss_mb(cfg, R, steps, threads, snapshots):
+    """Peak resident memory of a fresh process training R runs of ``cfg`` (and of one doing
+    nothing)."""
+    code = (f"import imbacl, resource; cfg = imbacl.Config(**{cfg.to_dict()!r}).replace(steps={steps});"
             f"R = {R}; h = imbacl.train([cfg.replace(seed=s) for s in range(R)], "
             f"n_snapshots={snapshots}, threads={threads}) if R else None;"
             f"print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
@@ -146,10 +157,12 @@ def main():
     ap.add_argument("--compile", action="store_true",
                     help="also time every row with imbacl.train(..., compile=True)")
     ap.add_argument("--json", help="also write the rows to this JSON file")
+    ap.add_argument("--preset", default="figure1", help="the preset every row trains")
+    ap.add_argument("--shape", default="", help="its fields overridden, e.g. d=64,m=600,d1=256")
     ap.add_argument("--plain-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = preset("figure1", steps=args.steps)
+    cfg = bench_config(args)
 
     if args.plain_only:
         print(args.steps / timed(lambda: plain_loop(cfg, args.steps)))
@@ -161,8 +174,9 @@ def main():
     plain = args.steps / plain_in_fresh_process(args)
     peak = matmul_rate(args.threads)
     flops = flops_per_run_step(cfg)
-    base_mb = peak_rss_mb(0, args.steps, args.threads, 200) if args.device == "cpu" else float("nan")
-    print(f"figure1 preset ({cfg.m} neurons, d={cfg.d}, d1={cfg.d1}, K={cfg.batch}, L={cfg.seq_len}), "
+    base_mb = peak_rss_mb(cfg, 0, args.steps, args.threads, 200) if args.device == "cpu" else float("nan")
+    print(f"{args.preset} preset{' with ' + args.shape if args.shape else ''} ({cfg.m} neurons, d={cfg.d}, "
+          f"d1={cfg.d1}, K={cfg.batch}, L={cfg.seq_len}), "
           f"{args.steps} steps, {args.threads} threads, torch {torch.__version__}, device {args.device}")
     print(f"plain autograd loop: {plain:.0f} steps/s;  dense fp32 matmul: {peak / 1e9:.1f} GFLOP/s;  "
           f"{flops / 1e6:.2f} MFLOP per run-step")
@@ -179,7 +193,7 @@ def main():
             return imbacl.train(cfgs, n_snapshots=n, threads=args.threads, device=args.device,
                                 compile=compile)
         rows.append(measure(args, R, train, "engine", flops, peak))
-        rows[-1]["mb_per_run"] = ((peak_rss_mb(R, args.steps, args.threads, 200) - base_mb) / R
+        rows[-1]["mb_per_run"] = ((peak_rss_mb(cfg, R, args.steps, args.threads, 200) - base_mb) / R
                                   if args.device == "cpu" else float("nan"))
         report(rows[-1])
         if args.compile:

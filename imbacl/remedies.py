@@ -29,7 +29,7 @@ REGIMES = ("theory", "boundary", "figure1")
 
 # The cached arms. [choice] 16 seeds per arm, paired with 16 untreated runs; pruning at
 # alpha = 0.1, 0.3, 0.6 with both gradient rules from step 0, and from PRUNE_START (the end of
-# Stage 1: T1_hat of the theory runs is 98 +- 15 steps, chapter 6) at alpha = 0.3, rho = 0.3 in
+# Stage 1: T1_hat of the theory runs is 98 +- 15 steps, chapter 5) at alpha = 0.3, rho = 0.3 in
 # the two regimes at theory sizes; the other remedies at the chapter's earlier settings.
 SEEDS = 16
 PRUNE_FRACS = (0.1, 0.3, 0.6)
