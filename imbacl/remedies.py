@@ -9,10 +9,12 @@ remedy does.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from . import metrics
 from .config import Config, preset
 from .io import load_final
+from .model import prune_mask
 from .sweep import FinalSweep, RunTable, final_projections, grid, run, run_table
 from .train import initial_projections
 
@@ -78,13 +80,11 @@ def gains(table: RunTable, key: str, arms, **conds) -> np.ndarray:
 
 
 def kept_neurons(P, prune_frac: float) -> np.ndarray:
-    """Boolean (..., m): the neurons the final forward pass keeps, i.e. all but the
-    floor(prune_frac m) of smallest norm (``model.prune_mask``; ||w_i|| = ||P_i|| since M is a
-    rotation). All True without pruning."""
-    norms = np.linalg.norm(np.asarray(P, dtype=np.float64), axis=-1)
-    n_pruned = int(np.floor(prune_frac * norms.shape[-1]))
-    rank = norms.argsort(-1).argsort(-1)
-    return rank >= n_pruned
+    """Boolean (..., m): the neurons the final forward pass keeps (:func:`imbacl.model.prune_mask`
+    of the final weights; ||w_i|| = ||P_i|| since M is a rotation). All True without pruning."""
+    P = torch.as_tensor(np.asarray(P, dtype=np.float64))
+    return prune_mask(P.reshape(-1, *P.shape[-2:]), torch.tensor([prune_frac])).reshape(
+        P.shape[:-1]).bool().numpy()
 
 
 def pruning_measures(config: Config, P) -> dict:
