@@ -1,8 +1,10 @@
 """Where a training step's time goes, by kind of work.
 
     python benchmarks/breakdown.py [--runs 32] [--steps 200] [--json PATH]
+                                   [--preset figure1] [--shape d=64,m=600,d1=256]
 
-Trains R runs of the figure1 preset with imbacl.train, on the default path and with
+Trains R runs of the figure1 preset (or ``--preset`` with the ``--shape`` fields, as
+engine.py takes them) with imbacl.train, on the default path and with
 ``compile=True``, once timed and once under torch.profiler, and splits the timed wall time
 per run-step in proportion to the operators' own CPU time in the profiled run:
 
@@ -34,8 +36,7 @@ import torch
 
 import imbacl
 import imbacl.fast
-from engine import timed                      # benchmarks/engine.py (run this file as a script)
-from imbacl import preset
+from engine import bench_config, timed        # benchmarks/engine.py (run this file as a script)
 
 RANDOM = ("aten::normal_", "aten::uniform_", "aten::random_", "aten::randn", "aten::rand",
           "aten::randint", "imbacl::draw_like_torch")
@@ -86,8 +87,8 @@ def profile(train):
     return seconds, fused, names
 
 
-def breakdown(R, steps, compile):
-    cfgs = [preset("figure1", steps=steps, seed=s) for s in range(R)]
+def breakdown(base, R, steps, compile):
+    cfgs = [base.replace(steps=steps, seed=s) for s in range(R)]
 
     def train():
         imbacl.train(cfgs, n_snapshots=2, threads=1, compile=compile)
@@ -106,17 +107,20 @@ def main():
     ap.add_argument("--runs", type=int, default=32)
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--json", help="also write the rows to this JSON file")
+    ap.add_argument("--preset", default="figure1", help="the preset every row trains")
+    ap.add_argument("--shape", default="", help="its fields overridden, e.g. d=64,m=600,d1=256")
     args = ap.parse_args()
+    base = bench_config(args)
     import torch._inductor.config as inductor_config
     inductor_config.cpp.enable_kernel_profile = True     # name inductor's kernels in the profile
     warnings.filterwarnings("ignore", category=FutureWarning, module="torch")   # inductor's own
-    print(f"figure1 preset, R = {args.runs} runs, {args.steps} steps, 1 thread, "
+    print(f"{args.preset} preset{' with ' + args.shape if args.shape else ''}, R = {args.runs} runs, {args.steps} steps, 1 thread, "
           f"torch {torch.__version__}; microseconds per run-step (share of the step)")
     print(f"{'path':>13} {'run-steps/s':>12} {'us/run-step':>12} "
           + " ".join(f"{k:>17}" for k in KINDS))
     rows = []
     for compile in (False, True):
-        r = breakdown(args.runs, args.steps, compile)
+        r = breakdown(base, args.runs, args.steps, compile)
         rows.append(r)
         print(f"{r['how']:>13} {r['rate']:>12.0f} {r['us']:>12.1f} "
               + " ".join(f"{r[k]:>9.1f} ({100 * r[k] / r['us']:>3.0f}%)" for k in KINDS))

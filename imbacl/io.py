@@ -3,8 +3,9 @@ configs (as ``repr`` of their dicts), the kind of result, the format version and
 imbacl that wrote it. A loader refuses a file of another kind or a newer format by name; files
 written before the format was versioned (the committed caches in ``results/``) read as version 0.
 
-Two kinds: a ``History`` (every snapshot of one batch) and a sweep's final state (one snapshot
-per run, compact enough to commit: ``save_final``/``load_final``).
+Three kinds: a ``History`` (every snapshot of one batch), a sweep's final state (one snapshot
+per run, compact enough to commit: ``save_final``/``load_final``), and per-run records of any
+arrays stacked over the runs (the scaling chapter's caches: ``save_record``/``load_record``).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from .errors import ResultsFileError
 FORMAT_VERSION = 1
 # the arrays a file of each kind holds (per batch g for "final"), also in version-0 files
 _KEYS = {"history": ("steps", "P", "norms", "bias", "loss", "M", "configs"),
-         "final": ("index", "configs", "overrides")}
+         "final": ("index", "configs", "overrides"), "record": ("configs",)}
 
 
 def save_history(history, path):
@@ -62,6 +63,21 @@ def load_final(path):
         P = [z[f"P{g}"][r].astype(np.float64) for g, r in z["index"]]
         steps = [int(z[f"step{g}"]) for g, _ in z["index"]]
     return FinalSweep(configs, overrides, steps, P)
+
+
+def save_record(path, configs, **arrays):
+    """Write per-run arrays (each stacked over the runs, or one value for the file) with the
+    runs' configs to ``path``."""
+    _save(path, "record", configs=_configs(configs), **arrays)
+
+
+def load_record(path) -> dict:
+    """Read a file written by :func:`save_record`: its arrays, and ``configs`` as Configs."""
+    with _open(path, "record") as z, _reading(path):
+        out = {k: z[k] for k in z.files
+               if k not in ("configs", "format", "format_version", "imbacl_version")}
+        out["configs"] = _read_configs(path, z)
+    return out
 
 
 @contextmanager

@@ -209,11 +209,17 @@ def growth_rate(steps, P, t_max) -> np.ndarray:
 
     P: (..., S, m, d1) at ``steps`` (S,). Returns (..., d1). Theorem 3.1 predicts
     ``log(1 - eta lam + eta eps_j C_z loglog d / d)`` for feature j (:func:`imbacl.theory.stage1_factor`)."""
+    return log_slope(steps, np.log(np.maximum(feature_norms(P), 1e-300)), t_max)
+
+
+def log_slope(steps, y, t_max) -> np.ndarray:
+    """The least-squares slope of ``y`` (..., S, k) against ``steps`` (S,) over the snapshots
+    with step <= ``t_max``, per column: shape (..., k)."""
     steps = np.asarray(steps, dtype=np.float64)
     sel = steps <= t_max
     if sel.sum() < 2:
         raise ValueError(f"t_max={t_max} is invalid: needs at least two snapshots at or before it")
-    y = np.log(np.maximum(feature_norms(np.asarray(P)[..., sel, :, :]), 1e-300))   # (..., S', d1)
+    y = np.asarray(y, dtype=np.float64)[..., sel, :]
     x = steps[sel] - steps[sel].mean()
     return (x[:, None] * (y - y.mean(-2, keepdims=True))).sum(-2) / (x ** 2).sum()
 

@@ -16,7 +16,8 @@ def figure1(P: np.ndarray, d: int, n_majority: int, n_neurons: int = 13, ax=None
     fig, ax = _axes(ax, (0.45 * d + 1.6, 0.3 * len(c) + 1.2))
     im = ax.imshow(c, cmap="viridis", vmin=0, vmax=1, aspect="auto")
     ax.axvline(n_majority - 0.5, color="w", lw=2)
-    ax.set_xticks(range(d), [str(j + 1) for j in range(d)])
+    ticks = range(d) if d <= 16 else range(0, d, d // 8)     # at most 16 labels
+    ax.set_xticks(ticks, [str(j + 1) for j in ticks])
     ax.set_yticks(range(len(c)), [str(i + 1) for i in range(len(c))])
     ax.set_xlabel(r"atom $j$ (majority | minority)")
     ax.set_ylabel(r"neuron $i$")
@@ -481,14 +482,19 @@ def grid_map(x, y, Z, xlabel="", ylabel="", zlabel="", curves=None, vmin=0.0, vm
     return fig
 
 
-def heatmap_row(Ps, d: int, n_majority: int, titles, n_neurons: int = 13):
+def heatmap_row(Ps, d, n_majority, titles, n_neurons: int = 13):
     """:func:`figure1` heatmaps side by side, one per projection matrix in ``Ps`` (e.g. runs on
-    either side of a threshold), with their titles. Returns the Figure."""
+    either side of a threshold), with their titles. ``d`` and ``n_majority``: one value for
+    every panel, or one per panel (runs of different sizes; panels are as wide as their d).
+    Returns the Figure."""
     n = len(Ps)
-    fig, axes = plt.subplots(1, n, figsize=((0.45 * d + 1.9) * n, 0.3 * n_neurons + 1.4),
-                             layout="constrained", squeeze=False)
-    for ax, P, t in zip(axes[0], Ps, titles):
-        figure1(P, d, n_majority, n_neurons=n_neurons, ax=ax, title=t)
+    ds = [d] * n if np.ndim(d) == 0 else list(d)
+    majs = [n_majority] * n if np.ndim(n_majority) == 0 else list(n_majority)
+    widths = [0.45 * k + 1.9 if len(set(ds)) == 1 else 0.11 * k + 1.9 for k in ds]
+    fig, axes = plt.subplots(1, n, figsize=(sum(widths), 0.3 * n_neurons + 1.4),
+                             layout="constrained", squeeze=False, width_ratios=widths)
+    for ax, P, k, nm, t in zip(axes[0], Ps, ds, majs, titles):
+        figure1(P, k, nm, n_neurons=n_neurons, ax=ax, title=t)
     return fig
 
 

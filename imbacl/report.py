@@ -3,7 +3,7 @@ that decides it, and the label the rule gives.
 
 Every theorem chapter ends with a verdict table. A label is never typed: a :class:`Verdict`
 row takes a *rule* (:class:`Above`, :class:`Below`, :class:`Within`, :class:`Bound`,
-:class:`Floor`, :class:`Differs`, :class:`Regimes`, :class:`CannotFail`) and the table prints what the rule
+:class:`Floor`, :class:`Differs`, :class:`Trend`, :class:`Regimes`, :class:`CannotFail`) and the table prints what the rule
 returns, one of the five ``LABELS``. Intervals are percentile bootstraps over seeds
 (:func:`bootstrap`, :func:`paired`, :func:`bootstrap_fit`). Tables render as Markdown in the
 book and as plain text in a terminal (and in nbval's comparison, so a re-execution checks them).
@@ -284,6 +284,74 @@ class Enough:
 
 
 @dataclass(frozen=True)
+class Trend:
+    """A claim about how a quantity moves as d grows, tested on its fitted trend in log d
+    (:func:`trend`: the slope of the quantity, or of its log, against log d). ``side``: "up"
+    (the theorem says it grows), "down" (it shrinks), or (low, high), a band the slope must lie
+    in (a power law's exponent, or 0 for a quantity the theory holds constant; its width is a
+    [choice]). The interval on the theorem's side -> holds; on the other side -> does not hold;
+    containing no trend, or overlapping a band's end -> not testable at this size."""
+    estimate: Estimate
+    side: object
+    what: str = "slope in log d"
+
+    def __post_init__(self):
+        if self.side not in ("up", "down") and not (isinstance(self.side, tuple)
+                                                     and len(self.side) == 2):
+            raise ValueError(f"side={self.side!r} is invalid: 'up', 'down' or (low, high)")
+
+    def _rule(self):
+        e = self.estimate
+        return Above(e, 0.0) if self.side == "up" else Below(e, 0.0) if self.side == "down" \
+            else Within(e, *self.side)
+
+    def label(self):
+        return self._rule().label()
+
+    def text(self):
+        return f"{self.what}: {self._rule().text()}"
+
+
+def trend_text(rule) -> str:
+    """The trend column of a verdict row: the fitted trend of a :class:`Trend` (per regime for
+    :class:`Regimes` of trends); empty for other rules."""
+    if isinstance(rule, Trend):
+        return str(rule.estimate)
+    if isinstance(rule, Regimes):
+        parts = [f"{name}: {trend_text(r)}" for name, r in rule.rules if trend_text(r)]
+        return "; ".join(parts)
+    return ""
+
+
+def trend(d, groups, transform=None, digits: int = 3, seed: int = 0) -> Estimate:
+    """The trend in log d of a per-seed quantity: the least-squares slope of
+    ``transform(mean over seeds)`` (default: the mean itself) against log d, one point per d,
+    with a 95% bootstrap interval that resamples the seeds of each d independently (the sizes
+    may have different numbers of seeds). ``groups``: one array of per-seed values per d (NaN
+    seeds dropped). At least 5 sizes."""
+    x = np.log(np.asarray(d, dtype=float))
+    groups = [np.asarray(g, dtype=float) for g in groups]
+    groups = [g[np.isfinite(g)] for g in groups]
+    if len(groups) != x.size or x.size < 5:
+        raise ValueError(f"a trend needs one group per d and at least 5 sizes (got {x.size})")
+    if min(len(g) for g in groups) < 2:
+        raise ValueError("a trend needs at least 2 finite seeds at every d")
+    f = transform or (lambda v: v)
+
+    def slope(means):
+        y = f(np.asarray(means))
+        return float(np.polyfit(x, y, 1)[0]) if np.all(np.isfinite(y)) else np.nan
+
+    idx = [resamples(len(g), seed + k) for k, g in enumerate(groups)]
+    boots = np.array([slope([g[i[b]].mean() for g, i in zip(groups, idx)]) for b in range(N_BOOT)])
+    value = slope([g.mean() for g in groups])
+    boots = boots[np.isfinite(boots)] if np.isfinite(value) else boots
+    if not np.isfinite(value) or boots.size < N_BOOT // 2:
+        return Estimate(float("nan"), -np.inf, np.inf, int(x.size), digits)
+    return _interval(boots, value, x.size, digits)
+
+
+@dataclass(frozen=True)
 class CannotFail:
     """A row that cannot be contradicted by a measurement: true by construction (e.g. the
     update rule itself), or an interval or bound with a free constant. ``why`` says which."""
@@ -324,7 +392,7 @@ class Regimes:
         return "; ".join(f"{name}: {rule.text()} ({rule.label()})" for name, rule in self.rules)
 
 
-RULES = (Above, Below, Within, Bound, Floor, Differs, Enough, CannotFail, Regimes)
+RULES = (Above, Below, Within, Bound, Floor, Differs, Trend, Enough, CannotFail, Regimes)
 
 
 # -- verdict rows and tables -----------------------------------------------------------------
@@ -355,9 +423,12 @@ class Verdict:
         return label
 
     def as_dict(self) -> dict:
-        return {"claim": self.claim, "ref": self.ref, "measured": self.rule.text(),
-                "rule": type(self.rule).__name__, "label": self.label, "regime": self.regime,
-                "anchor": self.anchor, "note": self.note}
+        out = {"claim": self.claim, "ref": self.ref, "measured": self.rule.text(),
+               "rule": type(self.rule).__name__, "label": self.label, "regime": self.regime,
+               "anchor": self.anchor, "note": self.note}
+        if trend_text(self.rule):
+            out["trend"] = trend_text(self.rule)
+        return out
 
 
 class VerdictTable:
@@ -374,10 +445,14 @@ class VerdictTable:
 
     def _repr_markdown_(self):
         esc = lambda s: str(s).replace("|", "\\|")
-        lines = ["| claim | paper | measured (95% interval) | verdict | regime | note |",
-                 "|---|---|---|---|---|---|"]
-        lines += [f"| {esc(r.claim)} | {esc(r.ref)} | {esc(r.rule.text())} | **{r.label}** | "
-                  f"{esc(r.regime)} | {esc(r.note)} |" for r in self.rows]
+        trends = any(trend_text(r.rule) for r in self.rows)   # a trend column where any row has one
+        head = ["claim", "paper"] + (["trend in log d (95% interval)"] if trends else []) + \
+            ["measured (95% interval)", "verdict", "regime", "note"]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for r in self.rows:
+            cells = [esc(r.claim), esc(r.ref)] + ([esc(trend_text(r.rule)) or "-"] if trends else []) \
+                + [esc(r.rule.text()), f"**{r.label}**", esc(r.regime), esc(r.note)]
+            lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
     def __repr__(self):

@@ -1,0 +1,314 @@
+"""Scaling in d (the scaling chapter): the theory's sizes carried from d = 9 to larger d, the
+cached sweeps that train them, and the compact record each run leaves.
+
+How every parameter moves with d is decided once, in :func:`config`; the chapter prints it.
+At these sizes a run's full history is too large to commit (at d = 64, one snapshot of P is
+627 x 512 numbers), so each run is cached as a :func:`record`: the time series the stage
+measurements need at <= 20 snapshots, and its final projections onto the features.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import numpy as np
+
+from . import metrics, theory
+from .config import Config, preset
+from .io import load_record, save_record
+from .sweep import RunTable
+from .train import initial_projections, train
+
+D_REF = 9                          # the book's size: the theory preset is set at d = 9
+DS = (8, 9, 12, 16, 24, 32, 64)    # eps fixed
+DS_EPSD = (8, 9, 12, 16, 24, 32)   # eps * d fixed: at d = 64 a run would need ~40k steps
+RHOS = (0.2, 0.3, 0.5, 1.0)
+SCALINGS = ("eps", "eps_d")
+# [choice] d1 = 8d, the theory preset's width of the token space (it halves the mask offset of
+# figure1's 4d, so every feature grows in Stage 1); d1 = 4d only as the contrast, at rho = 0.3,
+# eps fixed, d <= 32.
+C_WIDTH = 8
+C_CONTRAST = 4
+CONTRAST_RHO = 0.3
+# [choice] seeds: 8 per cell (paired comparisons need 8), 5 at d = 64 (two minutes per run).
+SEEDS = 8
+SEEDS_LARGE = 5
+# [choice] a run stops at STAGE_MULT times the Stage-2 end predicted for its size (below), not
+# at a fixed large T: the chapter checks that every measured T2_hat is well before it.
+STAGE_MULT = 5
+MIN_STEPS = 500
+# The stage ends measured at the theory preset (d = 9, 8 seeds; chapter "Stage 2"): T1_hat = 88
+# and T2_hat - T1_hat = 46 steps. They set only how long runs are and where snapshots go;
+# every d is then measured, not predicted.
+REF_T1, REF_DT2 = 88.0, 46.0
+MAX_SNAPSHOTS = 20
+CACHE_DIR = "results/scaling"
+FLOOR_SAMPLES = 16384              # [choice] sequences per loss floor (stderr about 0.01 nats)
+
+
+# -- the parameters as functions of d --------------------------------------------------------
+def config(d: int, rho: float, scaling: str = "eps", c: int = C_WIDTH, seed: int = 0) -> Config:
+    """The theory preset carried from d = 9 to ``d`` (every [choice] of the chapter):
+
+    - m = round(d^C_m), C_m = log 30 / log 9 = 1.548 (Figure 1's m at d = 9);
+    - d1 = c d; n_majority = round(5 d / 9); L, K, sigma, sigma_0, c_b, eta as at d = 9;
+    - tau = 5 log d / log 9: the polylog(d) the theorems ask for, of degree one, 5 at d = 9;
+    - frequencies: ``scaling="eps"`` keeps eps_max = 0.1; ``"eps_d"`` keeps eps_max d = 0.9
+      (a fixed expected number of active features per token); eps_min = rho eps_max;
+    - lam a fixed share of the Stage-1 threshold of the majority frequency,
+      lam_T(eps_max, d) = eps_max loglog d / d: the preset's 0.001 at d = 9 (3 digits);
+    - steps: STAGE_MULT times the predicted Stage-2 end (:func:`predicted_ends`), to 100.
+    """
+    if scaling not in SCALINGS:
+        raise ValueError(f"scaling={scaling!r} is invalid: must be one of {', '.join(SCALINGS)}")
+    if d < 3:
+        raise ValueError(f"d={d} is invalid: the scalings need d >= 3 (loglog d > 0)")
+    base = preset("theory")
+    eps_max = base.eps_max if scaling == "eps" else float(f"{base.eps_max * D_REF / d:.4g}")
+    lam = base.lam * theory.lam_threshold(eps_max, d) / theory.lam_threshold(base.eps_max, D_REF)
+    cfg = base.replace(d=d, d1=c * d, m=int(round(d ** theory.C_m(base.m, D_REF))),
+                       n_majority=int(round(base.n_majority * d / D_REF)), eps_max=eps_max,
+                       eps_min=float(f"{rho * eps_max:.4g}"),
+                       tau=float(f"{base.tau * math.log(d) / math.log(D_REF):.4g}"),
+                       lam=float(f"{lam:.3g}"), seed=seed, steps=1)
+    T2 = predicted_ends(cfg)[1]
+    return cfg.replace(steps=max(MIN_STEPS, int(round(STAGE_MULT * T2 / 100)) * 100))
+
+
+def predicted_ends(cfg: Config) -> tuple:
+    """(T1, T2) for ``cfg``: the ends measured at d = 9 (REF_T1, REF_DT2) carried along the
+    theory's forms, T1 ~ d1 log d / (eta loglog d) and T2 - T1 ~ d tau log d /
+    (eps_max eta loglog d) (:func:`imbacl.theory.T1`, :func:`imbacl.theory.T2`)."""
+    ref = preset("theory")
+    t1 = theory.T1(cfg.d, cfg.d1, cfg.lr) / theory.T1(D_REF, ref.d1, ref.lr)
+    dt = ((theory.T2(cfg.d, cfg.d1, cfg.lr, cfg.tau, cfg.eps_max) - theory.T1(cfg.d, cfg.d1, cfg.lr))
+          / (theory.T2(D_REF, ref.d1, ref.lr, ref.tau, ref.eps_max)
+             - theory.T1(D_REF, ref.d1, ref.lr)))
+    return float(REF_T1 * t1), float(REF_T1 * t1 + REF_DT2 * dt)
+
+
+def record_steps(cfg: Config) -> np.ndarray:
+    """The <= 20 snapshot steps of a run: 0; four in the first half of the predicted Stage 1
+    (the growth rates); 11 log-spaced from 0.5 T1 to 3 T2 (the stage ends); the rest
+    log-spaced to the last step."""
+    T1, T2 = predicted_ends(cfg)
+    early = np.arange(1, 5) * T1 / 8
+    middle = np.geomspace(0.5 * T1, 3 * T2, 11)[1:]
+    late = np.geomspace(3 * T2, cfg.steps, 5)[1:]
+    steps = np.unique(np.round(np.concatenate([[0], early, middle, late])).astype(int))
+    steps = steps[steps <= cfg.steps]
+    assert len(steps) <= MAX_SNAPSHOTS, len(steps)
+    return steps
+
+
+def growth_window(cfg: Config) -> float:
+    """The last step of the Stage-1 rate fit: half the predicted T1 [choice] (the growth is
+    exponential there, before the neurons' norms feed back)."""
+    return predicted_ends(cfg)[0] / 2 + 0.5
+
+
+# -- the cache plan ------------------------------------------------------------------------------
+def cells() -> list:
+    """Every cached file as (name, list of Configs): one per (scaling, c, d), all rho and seeds
+    (the runs of a file share one shape, so they train as one batch per worker)."""
+    out = []
+    groups = [("eps", C_WIDTH, d, RHOS) for d in DS] + [("eps_d", C_WIDTH, d, RHOS) for d in DS_EPSD]
+    groups += [("eps", C_CONTRAST, d, (CONTRAST_RHO,)) for d in DS if d <= 32]
+    for scaling, c, d, rhos in groups:
+        seeds = SEEDS_LARGE if d >= 64 else SEEDS
+        configs = [config(d, rho, scaling, c, s) for rho in rhos for s in range(seeds)]
+        out.append((f"{scaling}_c{c}_d{d}", configs))
+    return out
+
+
+def path(name: str) -> str:
+    return os.path.join(CACHE_DIR, f"{name}.npz")
+
+
+def command(name: str) -> str:
+    """The command that (re)writes the cache file ``name``."""
+    return f"python scripts/scaling_sweeps.py --only {name}"
+
+
+# -- one run's record ---------------------------------------------------------------------------
+def record(history, r: int) -> dict:
+    """What the cache keeps of run r of ``history`` (recorded at :func:`record_steps`):
+
+    ``steps`` (S,); ``colnorm`` (S, d): ``||W M_j||`` per feature; ``noise_colnorm`` (S,): its
+    median over the non-feature directions; ``phi`` (S,): median feature energy; ``top`` (S,):
+    median top cos^2 (the T1_hat and T2_hat curves); ``loss`` (): mean over the last 10% of
+    steps; ``P`` (m, d + 1): final projections on the features plus one column holding the rest
+    of each neuron's norm (every feature-side measure, cos^2 and |N_i| included, is exact on it);
+    ``sep`` (d,): :func:`imbacl.metrics.noise_separation` of the full final P."""
+    c = history.configs[r]
+    P = np.asarray(history.P[r], dtype=np.float64)                       # (S, m, d1)
+    norms = metrics.feature_norms(P)                                     # (S, d1)
+    final = P[-1]
+    rest = np.sqrt(np.maximum((final ** 2).sum(-1) - (final[:, :c.d] ** 2).sum(-1), 0))
+    tail = max(1, c.steps // 10)
+    return {"steps": np.asarray(history.steps), "colnorm": norms[:, :c.d],
+            "noise_colnorm": np.median(norms[:, c.d:], axis=-1),
+            "phi": np.median(metrics.feature_energy(P, c.d), axis=-1),
+            "top": np.median(metrics.cos2(P, c.d).max(-1), axis=-1),
+            "loss": np.asarray(history.loss[r, -tail:].mean(), dtype=np.float64),
+            "P": np.concatenate([final[:, :c.d], rest[:, None]], axis=1).astype(np.float32),
+            "sep": metrics.noise_separation(final, c.d)}
+
+
+def train_records(configs, threads: int = 1) -> list:
+    """Train ``configs`` (one shape) as one batch and return one :func:`record` per run."""
+    h = train(configs, record_at=record_steps(configs[0]), threads=threads)
+    return [record(h, r) for r in range(len(configs))]
+
+
+def run_cell(name: str, configs, workers: int = 2, progress=None) -> dict:
+    """Train one cache file's runs over ``workers`` processes (``imbacl.sweep``'s rule: a run's
+    numbers do not depend on its batch), one thread each; returns the file's arrays."""
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing as mp
+    chunks = [configs[k::workers] for k in range(workers) if configs[k::workers]]
+    start = time.time()
+    with ProcessPoolExecutor(len(chunks), mp_context=mp.get_context("spawn")) as ex:
+        parts = list(ex.map(train_records, chunks))
+    recs = [None] * len(configs)
+    for k, part in enumerate(parts):
+        for j, rec in enumerate(part):
+            recs[k + j * workers] = rec
+    return {"configs": configs, "records": recs, "seconds": time.time() - start,
+            "command": command(name)}
+
+
+def save_cell(file, cell: dict) -> None:
+    arrays = {k: np.stack([r[k] for r in cell["records"]]) for k in cell["records"][0]}
+    save_record(file, cell["configs"], seconds=np.asarray(cell["seconds"]),
+                command=np.asarray(cell["command"]), **arrays)
+
+
+def load(names=None, root: str = ".") -> dict:
+    """The cached files (all of :func:`cells`' names, or ``names``) as {name: dict of arrays
+    with ``configs``}; a file not yet written is left out."""
+    out = {}
+    for name, _ in cells():
+        f = os.path.join(root, path(name))
+        if (names is None or name in names) and os.path.exists(f):
+            out[name] = load_record(f)
+    return out
+
+
+def floors(configs, n_samples: int = FLOOR_SAMPLES) -> np.ndarray:
+    """:func:`imbacl.theory.loss_floor` of each config (seed 0's dictionary and data)."""
+    return np.asarray([theory.loss_floor(c.replace(seed=0), n_samples=n_samples)["floor"]
+                       for c in configs])
+
+
+# -- measured per run ---------------------------------------------------------------------------
+def rates(steps, colnorm, t_max) -> np.ndarray:
+    """Stage-1 log-growth per step of every feature column, ``||W M_j||``: the least-squares
+    slope over the snapshots at or before ``t_max`` (:func:`imbacl.metrics.log_slope`)."""
+    return metrics.log_slope(steps, np.log(np.maximum(colnorm, 1e-300)), t_max)
+
+
+def run_measures(c: Config, rec: dict) -> dict:
+    """Every per-run quantity of the scaling chapter from a run's record."""
+    maj, mino = slice(0, c.n_majority), slice(c.n_majority, c.d)
+    freqs = np.asarray(c.freqs)
+    rate = rates(rec["steps"], rec["colnorm"], growth_window(c))
+    ll = math.log(math.log(c.d))
+    # (rate / eta + lam) d / (eps_j loglog d): Theorem 3.1's C_z, constant in d if it holds
+    cz = (rate / c.lr + c.lam) * c.d / (freqs * ll)
+    r_maj, r_min = rate[maj].mean(), rate[mino].mean()
+    e_maj, e_min = c.eps_max, c.eps_min
+    eps0 = e_maj - r_maj * (e_maj - e_min) / (r_maj - r_min) if e_min < e_maj else np.nan
+    P, P0 = np.asarray(rec["P"], dtype=np.float64), initial_projections(c)
+    T1 = metrics.crossing(rec["steps"][1:], rec["phi"][1:], 0.5, log=True)
+    T2 = metrics.crossing(rec["steps"][1:], rec["top"][1:], 0.5, log=True)
+    pred = metrics.init_race(P0, c.d)
+    pc = metrics.pure_counts(P, c.d)
+    return {"cz_maj": cz[maj].mean(), "cz_min": cz[mino].mean(), "eps0": eps0 / e_maj,
+            "offset": float(theory.mask_offset(freqs, c.d1)) / e_maj,
+            "T1": T1, "T2": T2, "T1_shape": T1 / theory.T1(c.d, c.d1, c.lr),
+            "dT_shape": (T2 - T1) / (theory.T2(c.d, c.d1, c.lr, c.tau, c.eps_max)
+                                     - theory.T1(c.d, c.d1, c.lr)),
+            "T2_share": T2 / c.steps, "loss": float(rec["loss"]), "logK": math.log(c.batch),
+            "set_size": metrics.mean_set_size(P, c.d),
+            "pure_maj": pc[maj].mean() if c.n_majority else np.nan,
+            "pure_min": pc[mino].mean() if c.n_majority < c.d else np.nan,
+            "aligned_min": metrics.aligned_per_minority(P, c.d, c.n_majority),
+            "lucky_min": metrics.lucky_at_init(P0, c.d, freqs, c.init_std)[:, mino].sum(0).mean(),
+            "race": metrics.race_accuracy(pred, P, c.d), "chance": metrics.race_chance(pred, P, c.d),
+            "sep_maj": rec["sep"][maj].mean(), "sep_min": rec["sep"][mino].mean()}
+
+
+def table(cache: dict, floor: dict | None = None) -> RunTable:
+    """One row per cached run: labels ``scaling``, ``c``, ``d``, ``rho``, ``seed``, then
+    :func:`run_measures`; with ``floor`` ({(scaling, c, d, rho): floor}) also ``floor`` and
+    ``gap`` (loss - floor)."""
+    rows = []
+    for name, f in cache.items():
+        scaling, rest = name.split("_c")
+        c_tag = rest.split("_")[0]
+        for k, c in enumerate(f["configs"]):
+            rec = {key: f[key][k] for key in ("steps", "colnorm", "phi", "top", "loss", "P", "sep")
+                   } | {"steps": f["steps"][k]}
+            rho = round(c.eps_min / c.eps_max, 6)
+            row = {"scaling": scaling, "c": int(c_tag), "d": c.d, "rho": rho, "seed": c.seed}
+            row.update(run_measures(c, rec))
+            if floor is not None:
+                row["floor"] = floor[(scaling, int(c_tag), c.d, rho)]
+                row["gap"] = row["loss"] - row["floor"]
+            rows.append({k: float(v) if isinstance(v, (np.floating, np.ndarray)) else v
+                         for k, v in row.items()})
+    return RunTable(rows, labels=["scaling", "c", "d", "rho", "seed"])
+
+
+def load_floors(root: str = ".") -> dict:
+    """The cached loss floors as {(scaling, c, d, rho): floor} (for :func:`table`)."""
+    f = load_record(os.path.join(root, CACHE_DIR, "floors.npz"))
+    out = {}
+    for name, c, v in zip(f["name"], f["configs"], f["floor"]):
+        scaling, rest = str(name).split("_c")
+        out[(scaling, int(rest.split("_")[0]), c.d, round(c.eps_min / c.eps_max, 6))] = float(v)
+    return out
+
+
+# -- reading the table along d ----------------------------------------------------------------
+def sizes(scaling: str = "eps", c: int = C_WIDTH) -> tuple:
+    """The d of the cached cells of (scaling, c)."""
+    ds = DS if scaling == "eps" else DS_EPSD
+    return tuple(d for d in ds if c == C_WIDTH or d <= 32)
+
+
+def series(t: RunTable, key: str, scaling: str = "eps", rho: float = 0.3, c: int = C_WIDTH):
+    """(the sizes d, one array of per-seed values of column ``key`` per d) at one (scaling,
+    rho, c)."""
+    ds = sizes(scaling, c)
+    return ds, [t.get(key, scaling=scaling, c=c, d=d, rho=rho) for d in ds]
+
+
+def trend(t: RunTable, key: str, scaling: str = "eps", rho: float = 0.3, c: int = C_WIDTH,
+          log: bool = False):
+    """:func:`imbacl.report.trend` of column ``key`` along d (of its log with ``log=True``)."""
+    from .report import trend as fit
+    ds, groups = series(t, key, scaling, rho, c)
+    return fit(ds, groups, transform=np.log if log else None)
+
+
+def grid_values(t: RunTable, key: str, scaling: str = "eps", rho: float = 0.3,
+                c: int = C_WIDTH) -> np.ndarray:
+    """Column ``key`` as (len(DS), most seeds): a row per d of DS, NaN where a d has fewer seeds
+    or no cell (for :func:`imbacl.plots.sweep_panels`)."""
+    ds, groups = series(t, key, scaling, rho, c)
+    out = np.full((len(DS), max(len(g) for g in groups)), np.nan)
+    for d, g in zip(ds, groups):
+        out[DS.index(d), :len(g)] = g
+    return out
+
+
+def both_scalings(trends: dict, key: str, side):
+    """The verdict rule of a claim measured under both frequency scalings: a
+    :class:`imbacl.report.Regimes` of :class:`imbacl.report.Trend` rules, ``trends[key, "eps"]``
+    and ``trends[key, "eps_d"]`` against ``side``."""
+    from .report import Regimes, Trend
+    return Regimes((("eps fixed", Trend(trends[key, "eps"], side)),
+                    ("eps d fixed", Trend(trends[key, "eps_d"], side))))

@@ -1,0 +1,84 @@
+"""Train every cached sweep of the scaling chapter that is not in results/scaling/ yet.
+
+    python scripts/scaling_sweeps.py                 # resumable: a file already saved is skipped
+    python scripts/scaling_sweeps.py --only eps_c8_d64   # one file (the command each file records)
+    python scripts/scaling_sweeps.py --dry-run       # the files, their runs and steps
+
+Each file holds one (scaling, c, d) cell of imbacl.scaling.cells(): every rho and seed, trained
+over two processes of one thread each (imbacl.scaling.run_cell) and saved with the command that
+wrote it and its wall time. Then the loss floors of every (scaling, c, d, rho) are cached in
+results/scaling/floors.npz. A progress bar counts run-steps.
+"""
+import argparse
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+
+from imbacl import io, scaling  # noqa: E402
+
+FLOOR_FILE = os.path.join(scaling.CACHE_DIR, "floors.npz")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dry-run", action="store_true", help="list the files and their size only")
+    ap.add_argument("--only", action="append", default=None, metavar="NAME",
+                    help="train only this file (repeatable), even if it exists")
+    ap.add_argument("--workers", type=int, default=2, help="processes (one thread each)")
+    args = ap.parse_args()
+    os.chdir(ROOT)
+    os.makedirs(scaling.CACHE_DIR, exist_ok=True)
+    plan = [(n, c) for n, c in scaling.cells() if args.only is None or n in args.only]
+    if args.only and len(plan) != len(args.only):
+        known = ", ".join(n for n, _ in scaling.cells())
+        sys.exit(f"error: --only {args.only} names an unknown file; known: {known}")
+    todo = [(n, c) for n, c in plan if args.only or not os.path.exists(scaling.path(n))]
+    total = sum(len(c) * c[0].steps for _, c in todo)
+    for n, c in plan:
+        state = "to train" if (n, c) in todo else "cached"
+        print(f"{n:14} {len(c):3} runs x {c[0].steps:6} steps  {state}", flush=True)
+    if args.dry_run:
+        print(f"{total} run-steps to train")
+        return
+    from tqdm import tqdm
+    start = time.time()
+    with tqdm(total=total, unit="run-step", desc="scaling sweeps", file=sys.stderr) as bar:
+        for n, c in todo:
+            bar.set_postfix_str(n)
+            cell = scaling.run_cell(n, c, workers=args.workers)
+            scaling.save_cell(scaling.path(n), cell)
+            bar.update(len(c) * c[0].steps)
+            tqdm.write(f"{n}: {len(c)} runs in {cell['seconds']:.0f} s "
+                       f"({time.time() - start:.0f} s so far)", file=sys.stderr)
+    if args.only is None and not os.path.exists(FLOOR_FILE):
+        save_floors()
+    print(f"done in {time.time() - start:.0f} s", flush=True)
+
+
+def save_floors():
+    """One loss floor per (scaling, c, d, rho), from seed 0's config, over two processes."""
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing as mp
+    keys, configs = [], []
+    for name, cell in scaling.cells():
+        for c in cell:
+            key = (name, round(c.eps_min / c.eps_max, 6))
+            if c.seed == 0 and key not in keys:
+                keys.append(key)
+                configs.append(c)
+    start = time.time()
+    with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as ex:
+        values = list(ex.map(scaling.floors, [[c] for c in configs]))
+    io.save_record(FLOOR_FILE, configs, floor=np.concatenate(values),
+                   name=np.asarray([k[0] for k in keys]),
+                   seconds=np.asarray(time.time() - start))
+    print(f"loss floors: {len(configs)} in {time.time() - start:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
