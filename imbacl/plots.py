@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import numpy as np
 
 from . import metrics
@@ -378,13 +379,14 @@ def panel_curves(values, labels) -> dict:
     return dict(zip(labels, values))
 
 
-def sweep_panels(x, panels, xlabel="", logx=False, ncols=3, size=(3.5, 2.7)):
+def sweep_panels(x, panels, xlabel="", logx=False, ncols=3, size=(3.5, 2.7), xticks=None):
     """Several sweep panels side by side, sharing the x axis values.
 
     panels: list of dicts with ``ylabel``, ``curves`` {label: values (len(x), n_seeds)} drawn as
     mean +- sd bands (as :func:`sweep_curve`), and optionally ``title``, ``lines``
     {label: (xs, ys)} drawn dashed (theory, fits), ``hline`` (a y value drawn dotted),
-    ``logy``, ``ylim``. Returns the Figure."""
+    ``logy``, ``ylim``. ``xticks``: the x values to label (plainly, e.g. the sizes d on a log
+    axis), instead of matplotlib's ticks. Returns the Figure."""
     n = len(panels)
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
@@ -401,6 +403,9 @@ def sweep_panels(x, panels, xlabel="", logx=False, ncols=3, size=(3.5, 2.7)):
             ax.axhline(p["hline"], color="k", ls=":", lw=1)
         if logx:
             ax.set_xscale("log")
+        if xticks is not None:
+            ax.set_xticks(list(xticks), [f"{v:g}" for v in xticks])
+            ax.xaxis.set_minor_formatter(mticker.NullFormatter())
         if p.get("logy"):
             ax.set_yscale("log")
         if p.get("ylim") is not None:

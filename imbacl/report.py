@@ -328,14 +328,19 @@ def trend(d, groups, transform=None, digits: int = 3, seed: int = 0) -> Estimate
     ``transform(mean over seeds)`` (default: the mean itself) against log d, one point per d,
     with a 95% bootstrap interval that resamples the seeds of each d independently (the sizes
     may have different numbers of seeds). ``groups``: one array of per-seed values per d (NaN
-    seeds dropped). At least 5 sizes."""
+    seeds dropped). At least 5 sizes. A size with fewer than 2 finite seeds (e.g. a time never
+    reached within the runs) is left out; with fewer than 5 sizes left the trend is not
+    resolved (value NaN, interval [-inf, inf], n = the sizes left), which every rule labels
+    'not testable at this size'."""
     x = np.log(np.asarray(d, dtype=float))
     groups = [np.asarray(g, dtype=float) for g in groups]
     groups = [g[np.isfinite(g)] for g in groups]
     if len(groups) != x.size or x.size < 5:
         raise ValueError(f"a trend needs one group per d and at least 5 sizes (got {x.size})")
-    if min(len(g) for g in groups) < 2:
-        raise ValueError("a trend needs at least 2 finite seeds at every d")
+    keep = [k for k, g in enumerate(groups) if len(g) >= 2]
+    x, groups = x[keep], [groups[k] for k in keep]
+    if len(groups) < 5:
+        return Estimate(float("nan"), -np.inf, np.inf, len(groups), digits)
     f = transform or (lambda v: v)
 
     def slope(means):

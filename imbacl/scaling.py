@@ -88,24 +88,34 @@ def predicted_ends(cfg: Config) -> tuple:
     return float(REF_T1 * t1), float(REF_T1 * t1 + REF_DT2 * dt)
 
 
+def window_step(cfg: Config) -> int:
+    """The step at which Stage-3 states are read: the end of the theorem's final window,
+    T4 = d^1.99 / eta (:func:`imbacl.theory.T4`), or the run's last step if that comes first.
+    Stage 3's statements hold on [T3, T4]; at small d, T4 falls before a run ends."""
+    return int(min(math.floor(theory.T4(cfg.d, cfg.lr)), cfg.steps))
+
+
 def record_steps(cfg: Config) -> np.ndarray:
-    """The <= 20 snapshot steps of a run: 0; four in the first half of the predicted Stage 1
-    (the growth rates); 11 log-spaced from 0.5 T1 to 3 T2 (the stage ends); the rest
-    log-spaced to the last step."""
+    """The <= 20 snapshot steps of a run: 0; six log-spaced in the first half of the predicted
+    Stage 1 (the growth rates); nine log-spaced from 0.5 T1 to 3 T2 (the stage ends); three
+    log-spaced to the last step; and :func:`window_step`."""
     T1, T2 = predicted_ends(cfg)
-    early = np.arange(1, 5) * T1 / 8
-    middle = np.geomspace(0.5 * T1, 3 * T2, 11)[1:]
-    late = np.geomspace(3 * T2, cfg.steps, 5)[1:]
-    steps = np.unique(np.round(np.concatenate([[0], early, middle, late])).astype(int))
+    early = T1 * np.array([1 / 32, 1 / 16, 1 / 8, 1 / 4, 3 / 8, 1 / 2])
+    middle = np.geomspace(0.5 * T1, 3 * T2, 10)[1:]
+    late = np.geomspace(3 * T2, cfg.steps, 4)[1:]
+    steps = np.concatenate([[0], early, middle, late, [window_step(cfg)]])
+    steps = np.unique(np.round(steps).astype(int))
     steps = steps[steps <= cfg.steps]
     assert len(steps) <= MAX_SNAPSHOTS, len(steps)
     return steps
 
 
-def growth_window(cfg: Config) -> float:
-    """The last step of the Stage-1 rate fit: half the predicted T1 [choice] (the growth is
-    exponential there, before the neurons' norms feed back)."""
-    return predicted_ends(cfg)[0] / 2 + 0.5
+def growth_window(cfg: Config, T1_hat: float = np.inf) -> float:
+    """The last step of the Stage-1 rate fit [choice]: half of Stage 1, the smaller of the
+    predicted T1 and the run's own measured T1_hat (the growth is exponential there, before
+    the neurons' norms feed back), but at least the first three snapshots after step 0."""
+    half = 0.5 * min(predicted_ends(cfg)[0], T1_hat)
+    return max(half, float(record_steps(cfg)[3]))
 
 
 # -- the cache plan ------------------------------------------------------------------------------
@@ -137,23 +147,33 @@ def record(history, r: int) -> dict:
 
     ``steps`` (S,); ``colnorm`` (S, d): ``||W M_j||`` per feature; ``noise_colnorm`` (S,): its
     median over the non-feature directions; ``phi`` (S,): median feature energy; ``top`` (S,):
-    median top cos^2 (the T1_hat and T2_hat curves); ``loss`` (): mean over the last 10% of
-    steps; ``P`` (m, d + 1): final projections on the features plus one column holding the rest
-    of each neuron's norm (every feature-side measure, cos^2 and |N_i| included, is exact on it);
-    ``sep`` (d,): :func:`imbacl.metrics.noise_separation` of the full final P."""
+    median top cos^2 (the T1_hat and median-neuron T2_hat curves); ``best`` (S, d): per feature
+    the largest cos^2 of any neuron (when its best neuron aligns); ``loss`` (): mean over the
+    last 10% of steps; ``P`` and ``P_window`` (m, d + 1): projections on the features at the
+    last step and at :func:`window_step`, plus one column holding the rest of each neuron's
+    norm (every feature-side measure, cos^2 and |N_i| included, is exact on it); ``sep`` and
+    ``sep_window`` (d,): :func:`imbacl.metrics.noise_separation` of the full P at those steps."""
     c = history.configs[r]
     P = np.asarray(history.P[r], dtype=np.float64)                       # (S, m, d1)
     norms = metrics.feature_norms(P)                                     # (S, d1)
-    final = P[-1]
-    rest = np.sqrt(np.maximum((final ** 2).sum(-1) - (final[:, :c.d] ** 2).sum(-1), 0))
+    cos2 = metrics.cos2(P, c.d)
+    w = int(np.flatnonzero(np.asarray(history.steps) == window_step(c))[0])
     tail = max(1, c.steps // 10)
     return {"steps": np.asarray(history.steps), "colnorm": norms[:, :c.d],
             "noise_colnorm": np.median(norms[:, c.d:], axis=-1),
             "phi": np.median(metrics.feature_energy(P, c.d), axis=-1),
-            "top": np.median(metrics.cos2(P, c.d).max(-1), axis=-1),
+            "top": np.median(cos2.max(-1), axis=-1), "best": cos2.max(-2),
             "loss": np.asarray(history.loss[r, -tail:].mean(), dtype=np.float64),
-            "P": np.concatenate([final[:, :c.d], rest[:, None]], axis=1).astype(np.float32),
-            "sep": metrics.noise_separation(final, c.d)}
+            "P": compact(P[-1], c.d), "P_window": compact(P[w], c.d),
+            "sep": metrics.noise_separation(P[-1], c.d),
+            "sep_window": metrics.noise_separation(P[w], c.d)}
+
+
+def compact(P: np.ndarray, d: int) -> np.ndarray:
+    """Projections P (m, d1) as (m, d + 1) float32: the d feature columns, then the rest of
+    each neuron's norm, sqrt(||w_i||^2 - sum_j<=d P_ij^2)."""
+    rest = np.sqrt(np.maximum((P ** 2).sum(-1) - (P[:, :d] ** 2).sum(-1), 0))
+    return np.concatenate([P[:, :d], rest[:, None]], axis=1).astype(np.float32)
 
 
 def train_records(configs, threads: int = 1) -> list:
@@ -210,34 +230,46 @@ def rates(steps, colnorm, t_max) -> np.ndarray:
 
 
 def run_measures(c: Config, rec: dict) -> dict:
-    """Every per-run quantity of the scaling chapter from a run's record."""
+    """Every per-run quantity of the scaling chapter from a run's record. Stage-3 states
+    (sets, pure and aligned neurons, the race, the noise separation) are read at
+    :func:`window_step`; ``*_end`` columns give a few of them at the run's last step."""
     maj, mino = slice(0, c.n_majority), slice(c.n_majority, c.d)
-    freqs = np.asarray(c.freqs)
-    rate = rates(rec["steps"], rec["colnorm"], growth_window(c))
+    freqs, steps = np.asarray(c.freqs), rec["steps"]
+    T1 = metrics.crossing(steps[1:], rec["phi"][1:], 0.5, log=True)
+    rate = rates(steps, rec["colnorm"], growth_window(c, T1 if np.isfinite(T1) else np.inf))
     ll = math.log(math.log(c.d))
     # (rate / eta + lam) d / (eps_j loglog d): Theorem 3.1's C_z, constant in d if it holds
     cz = (rate / c.lr + c.lam) * c.d / (freqs * ll)
     r_maj, r_min = rate[maj].mean(), rate[mino].mean()
     e_maj, e_min = c.eps_max, c.eps_min
     eps0 = e_maj - r_maj * (e_maj - e_min) / (r_maj - r_min) if e_min < e_maj else np.nan
-    P, P0 = np.asarray(rec["P"], dtype=np.float64), initial_projections(c)
-    T1 = metrics.crossing(rec["steps"][1:], rec["phi"][1:], 0.5, log=True)
-    T2 = metrics.crossing(rec["steps"][1:], rec["top"][1:], 0.5, log=True)
+    # when each feature's best neuron reaches cos^2 = 1/2 (Theorem 3.2's lucky neurons)
+    align = np.array([metrics.crossing(steps[1:], rec["best"][1:, j], 0.5, log=True) for j in range(c.d)])
+    T2 = np.nanmean(align[maj]) if np.isfinite(align[maj]).any() else np.nan
+    T2_min = np.nanmean(align[mino]) if np.isfinite(align[mino]).any() else np.nan
+    P, P0, Pe = (np.asarray(rec["P_window"], dtype=np.float64), initial_projections(c),
+                 np.asarray(rec["P"], dtype=np.float64))
     pred = metrics.init_race(P0, c.d)
-    pc = metrics.pure_counts(P, c.d)
+    pc, pce = metrics.pure_counts(P, c.d), metrics.pure_counts(Pe, c.d)
+    form1, form2 = theory.T1(c.d, c.d1, c.lr), theory.T2(c.d, c.d1, c.lr, c.tau, c.eps_max)
     return {"cz_maj": cz[maj].mean(), "cz_min": cz[mino].mean(), "eps0": eps0 / e_maj,
             "offset": float(theory.mask_offset(freqs, c.d1)) / e_maj,
-            "T1": T1, "T2": T2, "T1_shape": T1 / theory.T1(c.d, c.d1, c.lr),
-            "dT_shape": (T2 - T1) / (theory.T2(c.d, c.d1, c.lr, c.tau, c.eps_max)
-                                     - theory.T1(c.d, c.d1, c.lr)),
-            "T2_share": T2 / c.steps, "loss": float(rec["loss"]), "logK": math.log(c.batch),
-            "set_size": metrics.mean_set_size(P, c.d),
+            "T1": T1, "T2": T2, "T2_min": T2_min, "T1_shape": T1 / form1,
+            "T2_shape": T2 / form2, "T2_ratio": T2_min / T2,
+            "T2_med": metrics.crossing(steps[1:], rec["top"][1:], 0.5, log=True),
+            "aligned_by_end_maj": np.isfinite(align[maj]).mean(),
+            "aligned_by_end_min": np.isfinite(align[mino]).mean() if c.n_majority < c.d else np.nan,
+            "T2_share": T2 / c.steps, "window": window_step(c),
+            "loss": float(rec["loss"]), "logK": math.log(c.batch),
+            "set_size": metrics.mean_set_size(P, c.d), "set_size_end": metrics.mean_set_size(Pe, c.d),
             "pure_maj": pc[maj].mean() if c.n_majority else np.nan,
             "pure_min": pc[mino].mean() if c.n_majority < c.d else np.nan,
+            "pure_min_end": pce[mino].mean() if c.n_majority < c.d else np.nan,
             "aligned_min": metrics.aligned_per_minority(P, c.d, c.n_majority),
+            "aligned_min_end": metrics.aligned_per_minority(Pe, c.d, c.n_majority),
             "lucky_min": metrics.lucky_at_init(P0, c.d, freqs, c.init_std)[:, mino].sum(0).mean(),
             "race": metrics.race_accuracy(pred, P, c.d), "chance": metrics.race_chance(pred, P, c.d),
-            "sep_maj": rec["sep"][maj].mean(), "sep_min": rec["sep"][mino].mean()}
+            "sep_maj": rec["sep_window"][maj].mean(), "sep_min": rec["sep_window"][mino].mean()}
 
 
 def table(cache: dict, floor: dict | None = None) -> RunTable:
@@ -249,9 +281,9 @@ def table(cache: dict, floor: dict | None = None) -> RunTable:
         scaling, rest = name.split("_c")
         c_tag = rest.split("_")[0]
         for k, c in enumerate(f["configs"]):
-            rec = {key: f[key][k] for key in ("steps", "colnorm", "phi", "top", "loss", "P", "sep")
-                   } | {"steps": f["steps"][k]}
-            rho = round(c.eps_min / c.eps_max, 6)
+            rec = {key: f[key][k] for key in ("steps", "colnorm", "phi", "top", "best", "loss", "P",
+                                              "P_window", "sep", "sep_window")}
+            rho = ratio(c)
             row = {"scaling": scaling, "c": int(c_tag), "d": c.d, "rho": rho, "seed": c.seed}
             row.update(run_measures(c, rec))
             if floor is not None:
@@ -262,13 +294,27 @@ def table(cache: dict, floor: dict | None = None) -> RunTable:
     return RunTable(rows, labels=["scaling", "c", "d", "rho", "seed"])
 
 
+def ratio(c: Config) -> float:
+    """rho = eps_min / eps_max of a run, to 3 significant digits: the grid value it was
+    configured with (eps_min is stored to 4 digits, so at d = 16 with eps d fixed the exact
+    ratio is 0.3001)."""
+    return float(f"{c.eps_min / c.eps_max:.3g}")
+
+
+def step_flops(c: Config) -> float:
+    """Floating-point operations of one run-step's three large matrix products (the two views'
+    pre-activations and the weight gradient, each 2 K L d1 m): the work a faster machine would
+    have to do."""
+    return 3 * 2.0 * c.batch * c.seq_len * c.d1 * c.m
+
+
 def load_floors(root: str = ".") -> dict:
     """The cached loss floors as {(scaling, c, d, rho): floor} (for :func:`table`)."""
     f = load_record(os.path.join(root, CACHE_DIR, "floors.npz"))
     out = {}
     for name, c, v in zip(f["name"], f["configs"], f["floor"]):
         scaling, rest = str(name).split("_c")
-        out[(scaling, int(rest.split("_")[0]), c.d, round(c.eps_min / c.eps_max, 6))] = float(v)
+        out[(scaling, int(rest.split("_")[0]), c.d, ratio(c))] = float(v)
     return out
 
 

@@ -67,7 +67,7 @@ def save_floors():
     keys, configs = [], []
     for name, cell in scaling.cells():
         for c in cell:
-            key = (name, round(c.eps_min / c.eps_max, 6))
+            key = (name, scaling.ratio(c))
             if c.seed == 0 and key not in keys:
                 keys.append(key)
                 configs.append(c)

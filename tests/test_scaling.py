@@ -1,0 +1,221 @@
+"""Scaling in d: the parameters as functions of d, the compact per-run record, the caches in
+results/scaling/, and the trend rule of the scaling chapter."""
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imbacl import io, metrics, plots, preset, report, scaling, theory, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_d9_with_eps_fixed_is_the_theory_preset():
+    c = scaling.config(9, 0.3, "eps", seed=3)
+    assert c.replace(steps=3000, seed=0) == preset("theory")
+    assert scaling.config(9, 0.3, "eps_d") == scaling.config(9, 0.3, "eps")
+    assert scaling.predicted_ends(c) == pytest.approx((88.0, 134.0))
+
+
+@pytest.mark.parametrize("d", [8, 12, 16, 24, 32, 64])
+def test_parameters_follow_the_stated_scalings(d):
+    c = scaling.config(d, 0.2, "eps")
+    assert c.m == round(d ** (math.log(30) / math.log(9))) and c.d1 == 8 * d
+    assert c.n_majority == round(5 * d / 9)
+    assert c.tau == pytest.approx(5 * math.log(d) / math.log(9), rel=1e-3)
+    assert (c.eps_max, c.eps_min) == (0.1, 0.02)
+    # lam a fixed share of the majority feature's Stage-1 threshold
+    share = c.lam / theory.lam_threshold(c.eps_max, d)
+    assert share == pytest.approx(0.001 / theory.lam_threshold(0.1, 9), rel=5e-3)
+    e = scaling.config(d, 0.5, "eps_d")
+    assert e.eps_max * d == pytest.approx(0.9, rel=1e-3)
+    assert e.eps_min == pytest.approx(0.5 * e.eps_max, rel=1e-3)
+    assert scaling.config(d, 0.3, "eps", c=4).d1 == 4 * d
+    # a run lasts STAGE_MULT predicted Stage-2 ends (to 100 steps)
+    T1, T2 = scaling.predicted_ends(c)
+    assert abs(c.steps - scaling.STAGE_MULT * T2) <= 50 or c.steps == scaling.MIN_STEPS
+    assert T2 > T1 > 0
+
+
+def test_bad_scaling_arguments_are_named():
+    with pytest.raises(ValueError, match="scaling='eps_d2'"):
+        scaling.config(16, 0.3, "eps_d2")
+    with pytest.raises(ValueError, match="d=2"):
+        scaling.config(2, 0.3)
+
+
+@pytest.mark.parametrize("d, kind", [(8, "eps"), (64, "eps"), (32, "eps_d"), (16, "eps")])
+def test_snapshots_cover_stage1_and_the_stage_ends(d, kind):
+    c = scaling.config(d, 0.3, kind)
+    s = scaling.record_steps(c)
+    assert len(s) <= scaling.MAX_SNAPSHOTS and s[0] == 0 and s[-1] == c.steps
+    assert np.all(np.diff(s) > 0)
+    assert (s <= scaling.growth_window(c)).sum() >= 4          # the rate fit has >= 4 points
+    assert (s <= scaling.growth_window(c, T1_hat=1.0)).sum() >= 4   # however early Stage 1 ends
+    T1, T2 = scaling.predicted_ends(c)
+    assert ((s >= 0.5 * T1) & (s <= 3 * T2)).sum() >= 8        # the stage ends are resolved
+
+
+def _small(seed=0, d=8):
+    return scaling.config(d, 0.3, "eps", seed=seed).replace(steps=120)
+
+
+def test_stage3_states_are_read_at_the_end_of_the_final_window():
+    assert scaling.window_step(scaling.config(16, 0.3)) == math.floor(16 ** 1.99 / 0.5) == 497
+    c64 = scaling.config(64, 0.3)
+    assert scaling.window_step(c64) == c64.steps < 64 ** 1.99 / 0.5       # the run ends first
+    for c in (scaling.config(16, 0.3), c64):
+        assert scaling.window_step(c) in scaling.record_steps(c)
+
+
+def test_record_keeps_every_feature_side_measure_exactly():
+    cfgs = [_small(0).replace(steps=200), _small(1).replace(steps=200)]
+    h = train(cfgs, record_at=scaling.record_steps(cfgs[0]), threads=1)
+    rec = scaling.record(h, 1)
+    full = h.P[1, -1].astype(np.float64)
+    P = rec["P"].astype(np.float64)
+    assert P.shape == (cfgs[0].m, cfgs[0].d + 1)
+    np.testing.assert_allclose(metrics.cos2(P, 8), metrics.cos2(full, 8), rtol=1e-5, atol=1e-9)
+    np.testing.assert_array_equal(metrics.pure_counts(P, 8), metrics.pure_counts(full, 8))
+    np.testing.assert_array_equal(metrics.set_sizes(P, 8), metrics.set_sizes(full, 8))
+    np.testing.assert_array_equal(rec["sep"], metrics.noise_separation(full, 8))
+    np.testing.assert_array_equal(rec["colnorm"], metrics.feature_norms(h.P[1])[:, :8])
+    assert rec["loss"] == pytest.approx(h.loss[1, -20:].mean())
+    np.testing.assert_array_equal(rec["best"], metrics.cos2(h.P[1], 8).max(-2))
+    w = list(h.steps).index(scaling.window_step(cfgs[0]))
+    assert h.steps[w] == 125 < h.steps[-1]
+    np.testing.assert_array_equal(rec["P_window"], scaling.compact(h.P[1, w].astype(np.float64), 8))
+    np.testing.assert_array_equal(rec["sep_window"], metrics.noise_separation(h.P[1, w].astype(np.float64), 8))
+
+
+def test_records_do_not_depend_on_the_batch():
+    cfgs = [_small(0), _small(1), _small(2)]
+    together = scaling.train_records(cfgs)
+    alone = scaling.train_records([cfgs[1]])
+    for k in alone[0]:
+        np.testing.assert_array_equal(together[1][k], alone[0][k])
+
+
+def test_a_saved_cell_reads_back_identically(tmp_path):
+    cfgs = [_small(0), _small(1)]
+    cell = {"configs": cfgs, "records": scaling.train_records(cfgs), "seconds": 1.5,
+            "command": scaling.command("eps_c8_d8")}
+    scaling.save_cell(tmp_path / "x.npz", cell)
+    back = io.load_record(tmp_path / "x.npz")
+    assert back["configs"] == cfgs and str(back["command"]) == cell["command"]
+    for k, v in cell["records"][1].items():
+        np.testing.assert_array_equal(back[k][1], v)
+    with pytest.raises(io.ResultsFileError, match="not 'imbacl/final'"):
+        io.load_final(tmp_path / "x.npz")
+    t = scaling.table({"eps_c8_d8": back})
+    assert len(t) == 2 and t[0]["d"] == 8 and t[0]["rho"] == 0.3 and t[1]["seed"] == 1
+    assert np.isfinite(t.column("cz_maj")).all() and (t.column("eps0") > 0).all()
+
+
+def test_log_slope_is_exact_on_a_line_and_growth_rate_uses_it():
+    steps = np.array([0, 10, 20, 40, 80])
+    y = np.stack([0.5 - 0.01 * steps, 2 + 0.03 * steps], -1)
+    np.testing.assert_allclose(metrics.log_slope(steps, y, 40), [-0.01, 0.03])
+    P = np.random.default_rng(0).normal(size=(1, 3, 4)) * np.exp(0.02 * steps)[:, None, None]
+    np.testing.assert_allclose(metrics.growth_rate(steps, P, 80), 0.02 * np.ones(4))
+    with pytest.raises(ValueError, match="t_max=5"):
+        metrics.log_slope(steps, y, 5)
+
+
+# -- the trend rule --------------------------------------------------------------------------
+def test_trend_recovers_an_exact_slope_and_its_interval_shrinks_to_it():
+    d = [8, 12, 16, 24, 32, 64]
+    groups = [np.full(4 if k < 5 else 3, 2 * math.log(x) + 1) for k, x in enumerate(d)]
+    e = report.trend(d, groups)
+    assert (e.value, e.lo, e.hi, e.n) == pytest.approx((2.0, 2.0, 2.0, 6))
+    e = report.trend(d, [np.full(3, x ** -0.5) for x in d], transform=np.log)
+    assert e.value == pytest.approx(-0.5)
+
+
+def test_trend_interval_covers_a_noisy_slope_and_needs_five_sizes():
+    rng = np.random.default_rng(1)
+    d = [8, 12, 16, 24, 32, 64]
+    hits, widths = 0, []
+    for _ in range(40):                       # a 95% interval: covers the true slope most times
+        e = report.trend(d, [0.3 * math.log(x) + rng.normal(0, 0.05, size=8) for x in d])
+        hits += e.lo <= 0.3 <= e.hi
+        widths.append(e.hi - e.lo)
+    assert hits >= 32 and np.median(widths) < 0.1
+    with pytest.raises(ValueError, match="at least 5 sizes"):
+        report.trend(d[:4], [np.ones(3)] * 4)
+    flat = report.trend(d, [rng.normal(0, 1, size=8) for _ in d])
+    assert report.Trend(flat, "up").label() == report.UNTESTABLE
+
+
+def test_trend_labels_follow_the_theorems_side():
+    up = report.Estimate(0.4, 0.2, 0.6, 6)
+    assert report.Trend(up, "up").label() == report.HOLDS
+    assert report.Trend(up, "down").label() == report.FAILS
+    assert report.Trend(up, (-0.25, 0.25)).label() == report.UNTESTABLE        # overlaps the band's end
+    assert report.Trend(report.Estimate(0.4, 0.3, 0.5, 6), (-0.25, 0.25)).label() == report.FAILS
+    assert report.Trend(report.Estimate(0.1, -0.1, 0.2, 6), (-0.25, 0.25)).label() == report.HOLDS
+    assert report.Trend(report.Estimate(0.2, 0.1, 0.3, 6), (-0.25, 0.25)).label() == report.UNTESTABLE
+    with pytest.raises(ValueError, match="side='flat'"):
+        report.Trend(up, "flat")
+
+
+def test_verdict_tables_get_a_trend_column_only_when_a_row_has_a_trend():
+    e = report.Estimate(0.4, 0.2, 0.6, 6)
+    rows = [report.Verdict("grows", "Thm", report.Trend(e, "up"), "eps"),
+            report.Verdict("other", "Thm", report.Above(e, 0.1), "eps")]
+    md = report.verdict_table(rows)._repr_markdown_()
+    assert "trend in log d" in md and "| 0.4 [0.2, 0.6] (n=6) |" in md and "| - |" in md
+    assert rows[0].as_dict()["trend"] == "0.4 [0.2, 0.6] (n=6)" and "trend" not in rows[1].as_dict()
+    assert "trend" not in report.verdict_table(rows[1:])._repr_markdown_()
+    both = report.Regimes((("a", report.Trend(e, "up")), ("b", report.Trend(e, "down"))))
+    assert report.trend_text(both) == "a: 0.4 [0.2, 0.6] (n=6); b: 0.4 [0.2, 0.6] (n=6)"
+
+
+def test_heatmaps_of_different_sizes_side_by_side():
+    rng = np.random.default_rng(0)
+    Ps = [rng.normal(size=(20, d + 1)) for d in (9, 32)]
+    fig = plots.heatmap_row(Ps, [9, 32], [5, 18], ["d = 9", "d = 32"])
+    assert len([a for a in fig.axes if a.get_title()]) == 2
+    plots.plt.close(fig)
+
+
+# -- the caches ----------------------------------------------------------------------------------
+def test_every_cache_file_holds_the_configs_the_plan_asks_for():
+    for name, configs in scaling.cells():
+        f = ROOT / scaling.path(name)
+        assert f.exists(), f"{f} missing: run {scaling.command(name)}"
+        data = io.load_record(f)
+        assert data["configs"] == configs, f"{f} is stale: rerun {scaling.command(name)}"
+        assert str(data["command"]) == scaling.command(name)
+        S = len(scaling.record_steps(configs[0]))
+        assert data["colnorm"].shape == (len(configs), S, configs[0].d)
+        assert np.isfinite(data["loss"]).all() and float(data["seconds"]) > 0
+    floors = io.load_record(ROOT / "results/scaling/floors.npz")
+    assert len(floors["configs"]) == len(floors["floor"]) and np.isfinite(floors["floor"]).all()
+
+
+def test_the_sweep_script_finds_everything_cached():
+    out = subprocess.run([sys.executable, "scripts/scaling_sweeps.py", "--dry-run"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "to train" not in out.stdout.replace("run-steps to train", "")
+    assert out.stdout.strip().endswith("0 run-steps to train")
+    bad = subprocess.run([sys.executable, "scripts/scaling_sweeps.py", "--only", "eps_c8_d7",
+                          "--dry-run"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "eps_c8_d7" in bad.stderr
+
+
+def test_sizes_without_two_finite_seeds_are_left_out_of_a_trend():
+    d = [8, 12, 16, 24, 32, 64]
+    groups = [np.full(3, 2 * math.log(x)) for x in d]
+    groups[-1] = np.array([np.nan, 5.0, np.nan])                 # e.g. a time reached once
+    e = report.trend(d, groups)
+    assert (e.value, e.n) == pytest.approx((2.0, 5))
+    groups[-2] = np.full(3, np.nan)
+    e = report.trend(d, groups)
+    assert np.isnan(e.value) and e.n == 4 and str(e) == "not resolved (n=4)"
+    assert report.Trend(e, "up").label() == report.UNTESTABLE
