@@ -4,12 +4,12 @@ from .errors import (CompileError, ConfigError, ImbaclError, NonFiniteError, Res
                      ResultsFileError)
 from .train import History, train
 from . import (animate, data, fits, io, loss, metrics, model, plots, probe, remedies, report,
-               stream, sweep, theory)
+               scaling, stream, sweep, theory)
 
 __all__ = ["Config", "PRESETS", "preset", "History", "train", "ImbaclError", "ConfigError",
            "ResourceError", "NonFiniteError", "CompileError", "ResultsFileError", "animate", "data",
            "fits", "io", "loss", "metrics", "model", "plots", "probe", "remedies", "report",
-           "stream", "sweep", "theory"]
+           "scaling", "stream", "sweep", "theory"]
 __version__ = "0.1.0"
 
 

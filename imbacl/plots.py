@@ -1,6 +1,8 @@
 """Figures. Every function returns a matplotlib Figure; chapters and widgets only call these."""
 from __future__ import annotations
 
+import warnings
+
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
 import numpy as np
@@ -71,7 +73,9 @@ def sweep_curve(x, values, ax=None, label=None, color=None, xlabel="", ylabel=""
     """Mean over seeds with a band of +-1 standard deviation. values: (len(x), n_seeds)."""
     fig, ax = _axes(ax, (5, 3.4))
     v = np.asarray(values, dtype=float)
-    mean, sd = np.nanmean(v, axis=1), np.nanstd(v, axis=1)
+    with warnings.catch_warnings():          # an x without any value (all NaN) is left out of the curve
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean, sd = np.nanmean(v, axis=1), np.nanstd(v, axis=1)
     ax.plot(x, mean, "o-", label=label, color=color)
     ax.fill_between(x, mean - sd, mean + sd, alpha=0.25, color=ax.lines[-1].get_color())
     ax.set_xlabel(xlabel)

@@ -151,7 +151,7 @@ def record(history, r: int) -> dict:
     the largest cos^2 of any neuron (when its best neuron aligns); ``loss`` (): mean over the
     last 10% of steps; ``P`` and ``P_window`` (m, d + 1): projections on the features at the
     last step and at :func:`window_step`, plus one column holding the rest of each neuron's
-    norm (every feature-side measure, cos^2 and |N_i| included, is exact on it); ``sep`` and
+    norm (every feature-side measure, cos^2 and ``|N_i|`` included, is exact on it); ``sep`` and
     ``sep_window`` (d,): :func:`imbacl.metrics.noise_separation` of the full P at those steps."""
     c = history.configs[r]
     P = np.asarray(history.P[r], dtype=np.float64)                       # (S, m, d1)
@@ -171,7 +171,7 @@ def record(history, r: int) -> dict:
 
 def compact(P: np.ndarray, d: int) -> np.ndarray:
     """Projections P (m, d1) as (m, d + 1) float32: the d feature columns, then the rest of
-    each neuron's norm, sqrt(||w_i||^2 - sum_j<=d P_ij^2)."""
+    each neuron's norm, ``sqrt(||w_i||^2 - sum_{j<=d} P_ij^2)``."""
     rest = np.sqrt(np.maximum((P ** 2).sum(-1) - (P[:, :d] ** 2).sum(-1), 0))
     return np.concatenate([P[:, :d], rest[:, None]], axis=1).astype(np.float32)
 
