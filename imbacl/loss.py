@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from .model import brelu, preactivations
+from .model import brelu_, preactivations
 
 
 def infonce(f1: torch.Tensor, f2: torch.Tensor, tau) -> torch.Tensor:
@@ -38,10 +38,12 @@ def loss_and_grad(W, A1, A2, b, tau, lam, keep=None, weights=None, gamma=None,
     - gamma (R,): focal re-weighting, pair k also weighted by (1 - p_kk)^gamma (held constant).
     """
     R, K = A1.shape[:2]
-    S1 = preactivations(A1, W)                                    # (R, K, L, m)
     bb = b[:, None, None, :]
-    f1 = brelu(S1, bb).sum(dim=2)                                 # (R, K, m)
-    f2 = brelu(preactivations(A2, W), bb).sum(dim=2)
+    # In place on the pre-activations: the same numbers as brelu(S, b), without two more
+    # (R, K, L, m) tensors, which at large shapes cost as much as the products (benchmarks/README).
+    H1 = brelu_(preactivations(A1, W), bb)                        # (R, K, L, m)
+    f1 = H1.sum(dim=2)                                            # (R, K, m)
+    f2 = brelu_(preactivations(A2, W), bb).sum(dim=2)
     tau3 = tau.reshape(-1, 1, 1)
     if keep is None:
         logits = f1 @ f2.transpose(1, 2) / tau3                   # (R, K, K)
@@ -61,8 +63,9 @@ def loss_and_grad(W, A1, A2, b, tau, lam, keep=None, weights=None, gamma=None,
     if keep is not None and prune_grad == "blocked":
         f2 = f2 * keep[:, None, :]
     g1 = p @ f2 / (K * tau3) if w is None else (w.unsqueeze(-1) * p) @ f2 / tau3
-    # BReLU'(s) = 1 where |s| > b, else 0; h sums over tokens, so g1 reaches every token.
-    gS = g1.unsqueeze(2) * (S1.abs() > bb)                         # (R, K, L, m)
+    # BReLU'(s) = 1 where |s| > b, else 0, which is exactly where BReLU(s) != 0 (s - b > 0 for
+    # s > b in floating point); h sums over tokens, so g1 reaches every token. Written into H1.
+    gS = torch.mul(g1.unsqueeze(2), H1 != 0, out=H1)              # (R, K, L, m)
     d1 = A1.shape[-1]
     grad = torch.bmm(gS.reshape(R, -1, gS.shape[-1]).transpose(1, 2), A1.reshape(R, -1, d1))
     return loss, grad + lam.reshape(-1, 1, 1) * W

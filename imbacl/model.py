@@ -17,6 +17,11 @@ def brelu(s: torch.Tensor, b) -> torch.Tensor:
     return s - torch.clamp(s, -b, b)
 
 
+def brelu_(s: torch.Tensor, b) -> torch.Tensor:
+    """:func:`brelu` in place on ``s`` (the same numbers); returns ``s``."""
+    return s.sub_(torch.clamp(s, -b, b))
+
+
 def attention(X: torch.Tensor, mode: str = "identity") -> torch.Tensor:
     """Single-head self-attention with W_Q = W_K = W_V = I over the token axis (-2).
 
