@@ -341,11 +341,12 @@ def trend(d, groups, transform=None, digits: int = 3, seed: int = 0) -> Estimate
     x, groups = x[keep], [groups[k] for k in keep]
     if len(groups) < 5:
         return Estimate(float("nan"), -np.inf, np.inf, len(groups), digits)
+    from .fits import linear_fit
     f = transform or (lambda v: v)
 
     def slope(means):
         y = f(np.asarray(means))
-        return float(np.polyfit(x, y, 1)[0]) if np.all(np.isfinite(y)) else np.nan
+        return linear_fit(x, y)["slope"] if np.all(np.isfinite(y)) else np.nan
 
     idx = [resamples(len(g), seed + k) for k, g in enumerate(groups)]
     boots = np.array([slope([g[i[b]].mean() for g, i in zip(groups, idx)]) for b in range(N_BOOT)])

@@ -199,10 +199,26 @@ def run_cell(name: str, configs, workers: int = 2, progress=None) -> dict:
             "command": command(name)}
 
 
+# Record entries that equal another where the final window outlasts the run (window_step is
+# the last step): not stored twice, restored by :func:`load_cell`.
+_SAME_AT_END = {"P_window": "P", "sep_window": "sep"}
+
+
 def save_cell(file, cell: dict) -> None:
     arrays = {k: np.stack([r[k] for r in cell["records"]]) for k in cell["records"][0]}
+    if window_step(cell["configs"][0]) == cell["configs"][0].steps:
+        for k in _SAME_AT_END:
+            arrays.pop(k)
     save_record(file, cell["configs"], seconds=np.asarray(cell["seconds"]),
                 command=np.asarray(cell["command"]), **arrays)
+
+
+def load_cell(file) -> dict:
+    """A file written by :func:`save_cell`, every record entry present."""
+    f = load_record(file)
+    for k, same in _SAME_AT_END.items():
+        f.setdefault(k, f[same])
+    return f
 
 
 def load(names=None, root: str = ".") -> dict:
@@ -212,7 +228,7 @@ def load(names=None, root: str = ".") -> dict:
     for name, _ in cells():
         f = os.path.join(root, path(name))
         if (names is None or name in names) and os.path.exists(f):
-            out[name] = load_record(f)
+            out[name] = load_cell(f)
     return out
 
 
