@@ -205,6 +205,8 @@ _SAME_AT_END = {"P_window": "P", "sep_window": "sep"}
 
 
 def save_cell(file, cell: dict) -> None:
+    """Write one cache file: ``cell`` as :func:`run_cell` returns it (configs, records, seconds,
+    command); read it back with :func:`load_cell`."""
     arrays = {k: np.stack([r[k] for r in cell["records"]]) for k in cell["records"][0]}
     if window_step(cell["configs"][0]) == cell["configs"][0].steps:
         for k in _SAME_AT_END:
@@ -214,7 +216,7 @@ def save_cell(file, cell: dict) -> None:
 
 
 def load_cell(file) -> dict:
-    """A file written by :func:`save_cell`, every record entry present."""
+    """A file written by :func:`imbacl.scaling.save_cell`, every record entry present."""
     f = load_record(file)
     for k, same in _SAME_AT_END.items():
         f.setdefault(k, f[same])
