@@ -2,6 +2,7 @@
 
     python benchmarks/engine.py [--steps 200] [--threads 2] [--runs 1,8,64,256] [--device cpu]
                                 [--split 2] [--compile] [--preset figure1] [--shape d=64,m=600,d1=256]
+                                [--snapshots 200]
 
 One table, all rows measured in this one run of the script:
 - steps x runs per second of imbacl.train at R runs of the figure1 preset, next to a plain
@@ -17,6 +18,12 @@ One table, all rows measured in this one run of the script:
   histories;
 - with ``--preset`` / ``--shape``: another preset, or its fields overridden (the large shapes of
   the scaling issue, e.g. ``--preset theory --shape d=64,m=600,d1=256``), for every row;
+- with ``--snapshots N``: each run records about N snapshots (default 200: every step of a
+  30-step run, about half of a 200-step one). A snapshot is one more (m, d1) x (d1, d1) product per run, uncounted in the FLOPs, as large
+  as a training product at large shapes; the scaling chapter's runs record <= 20, so its large-shape
+  rows are measured with ``--steps 300 --snapshots 20``;
+- the step's matrix products alone (the shapes of one step, timed in isolation): the rate the engine
+  would reach if every other kernel took no time, its ceiling on this machine;
 - with ``--compile``: every row again with ``imbacl.train(..., compile=True)``, which makes each
   step one torch.compile'd function, with its compile time (the first call, which compiles with
   a cold inductor cache, less a timed call) and how far its final weights are from the default
@@ -82,6 +89,29 @@ def flops_per_run_step(c):
     forward = 2 * (2 * K * L * d1 * m) + 2 * K * K * m  # pre-activations of two views, logits
     backward = 2 * K * K * m + 2 * K * L * m * d1      # d loss / d f1, then d loss / d W
     return data + attention + forward + backward
+
+
+def products_seconds(c, R, reps=20):
+    """Seconds per run-step of one step's matrix products alone, at the engine's shapes: data
+    (z M^T), attention (scores, weighted sums), both views' pre-activations, logits, d loss / d f1
+    and d loss / d W, in the step's order, into outputs allocated once (best of 3 batches of
+    ``reps`` steps)."""
+    K, L, d, d1, m = c.batch, c.seq_len, c.d, c.d1, c.m
+    z, M = torch.randn(R, K * L, d), torch.randn(R, d, d1)
+    X, W = torch.randn(R * K, L, d1), torch.randn(R, m, d1)
+    A, f, G = torch.randn(R, K * L, d1), torch.randn(R, K, m), torch.randn(R, K * L, m)
+    out = dict(X=torch.empty(R, K * L, d1), S=torch.empty(R * K, L, L), V=torch.empty(R * K, L, d1),
+               H=torch.empty(R, K * L, m), P=torch.empty(R, K, K), g=torch.empty(R, K, m),
+               W=torch.empty(R, m, d1))
+
+    def step():
+        for _ in range(2):                                 # two views
+            torch.bmm(z, M, out=out["X"])
+            torch.bmm(torch.bmm(X, X.transpose(1, 2), out=out["S"]), X, out=out["V"])
+            torch.bmm(A, W.transpose(1, 2), out=out["H"])
+        torch.bmm(torch.bmm(f, f.transpose(1, 2), out=out["P"]), f, out=out["g"])
+        torch.bmm(G.transpose(1, 2), A, out=out["W"])
+    return timed(lambda: [step() for _ in range(reps)]) / (reps * R)
 
 
 def matmul_rate(threads, n=1024, reps=20):
@@ -159,6 +189,8 @@ def main():
     ap.add_argument("--json", help="also write the rows to this JSON file")
     ap.add_argument("--preset", default="figure1", help="the preset every row trains")
     ap.add_argument("--shape", default="", help="its fields overridden, e.g. d=64,m=600,d1=256")
+    ap.add_argument("--snapshots", type=int, default=200,
+                    help="snapshots each run records (default 200)")
     ap.add_argument("--plain-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -174,12 +206,16 @@ def main():
     plain = args.steps / plain_in_fresh_process(args)
     peak = matmul_rate(args.threads)
     flops = flops_per_run_step(cfg)
-    base_mb = peak_rss_mb(cfg, 0, args.steps, args.threads, 200) if args.device == "cpu" else float("nan")
+    base_mb = peak_rss_mb(cfg, 0, args.steps, args.threads, args.snapshots) if args.device == "cpu" else float("nan")
     print(f"{args.preset} preset{' with ' + args.shape if args.shape else ''} ({cfg.m} neurons, d={cfg.d}, "
           f"d1={cfg.d1}, K={cfg.batch}, L={cfg.seq_len}), "
           f"{args.steps} steps, {args.threads} threads, torch {torch.__version__}, device {args.device}")
     print(f"plain autograd loop: {plain:.0f} steps/s;  dense fp32 matmul: {peak / 1e9:.1f} GFLOP/s;  "
-          f"{flops / 1e6:.2f} MFLOP per run-step")
+          f"{flops / 1e6:.2f} MFLOP per run-step; {args.snapshots} snapshots asked per run")
+    ceiling = {R: flops / products_seconds(cfg, R) for R in (int(r) for r in args.runs.split(","))}
+    print("the step's matrix products alone (every other kernel free): "
+          + ", ".join(f"R = {R}: {c / 1e9:.1f} GFLOP/s, {100 * c / peak:.1f}% of matmul"
+                      for R, c in ceiling.items()))
     print("every row's 'x plain' divides by the plain loop run in turn with that row ('plain'); "
           "compile s: the first call (which compiles) less a timed one; drift: max |W - W_default| / "
           f"max |W_default| after {args.steps} steps")
@@ -189,11 +225,11 @@ def main():
     for R in (int(r) for r in args.runs.split(",")):
         cfgs = [cfg.replace(seed=s) for s in range(R)]
 
-        def train(n=200, compile=False):
+        def train(n=args.snapshots, compile=False):
             return imbacl.train(cfgs, n_snapshots=n, threads=args.threads, device=args.device,
                                 compile=compile)
         rows.append(measure(args, R, train, "engine", flops, peak))
-        rows[-1]["mb_per_run"] = ((peak_rss_mb(cfg, R, args.steps, args.threads, 200) - base_mb) / R
+        rows[-1]["mb_per_run"] = ((peak_rss_mb(cfg, R, args.steps, args.threads, args.snapshots) - base_mb) / R
                                   if args.device == "cpu" else float("nan"))
         report(rows[-1])
         if args.compile:
@@ -203,13 +239,14 @@ def main():
     for r in rows:
         r.pop("W", None)
     if args.json:
-        json.dump(dict(plain=plain, matmul=peak, flops=flops, rows=rows), open(args.json, "w"), indent=1)
+        json.dump(dict(plain=plain, matmul=peak, flops=flops, snapshots=args.snapshots,
+                       products_alone=ceiling, rows=rows), open(args.json, "w"), indent=1)
 
 
 def measure(args, R, train, how, flops, peak, compile=None):
     """One row: a first call (the warm-up; with compile=True it compiles), then the best of 3
     timed calls with the plain loop run in turn. ``compile``: the default row to compare with."""
-    fn = train if compile is None else lambda n=200: train(n, compile=True)
+    fn = train if compile is None else lambda n=args.snapshots: train(n, compile=True)
     t = time.perf_counter()
     W = fn(n=2).W
     first = time.perf_counter() - t
@@ -246,7 +283,7 @@ def split_rows(args, cfg, peak, flops):
                 continue
             cfgs = [cfg.replace(seed=s) for s in range(R)]
 
-            def train(n=200, compile=False):
+            def train(n=args.snapshots, compile=False):
                 result = sweep.run(cfgs, executor=pool, max_batch=-(-R // P), threads=1,
                                    n_snapshots=n, compile=compile)
                 return SimpleNamespace(W=np.concatenate([h.W for h in result.histories]))
