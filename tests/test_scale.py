@@ -62,9 +62,12 @@ def test_engine_benchmark_script_runs(tmp_path):
     script = Path(__file__).parents[1] / "benchmarks" / "engine.py"
     out = tmp_path / "rows.json"
     subprocess.run([sys.executable, str(script), "--steps", "4", "--runs", "2", "--split", "2",
-                    "--compile", "--json", str(out)], check=True, capture_output=True,
-                   timeout=600)
-    rows = json.loads(out.read_text())["rows"]
+                    "--compile", "--snapshots", "3", "--json", str(out)], check=True,
+                   capture_output=True, timeout=600)
+    table = json.loads(out.read_text())
+    rows = table["rows"]
+    assert table["snapshots"] == 3
+    assert list(table["products_alone"]) == ["2"] and table["products_alone"]["2"] > 0
     assert [(r["R"], r["how"]) for r in rows] == [
         (2, "engine"), (2, "engine, compile=True"),
         (2, "2 processes x 1 thread"), (2, "2 processes x 1 thread, compile=True")]
