@@ -119,12 +119,15 @@ def growth_window(cfg: Config, T1_hat: float = np.inf) -> float:
 
 
 # -- the cache plan ------------------------------------------------------------------------------
-def cells() -> list:
+def cells(extra_sizes=()) -> list:
     """Every cached file as (name, list of Configs): one per (scaling, c, d), all rho and seeds
-    (the runs of a file share one shape, so they train as one batch per worker)."""
+    (the runs of a file share one shape, so they train as one batch per worker).
+    ``extra_sizes``: larger d beyond the chapter's grid (eps fixed, d1 = 8d, SEEDS_LARGE seeds),
+    e.g. (128,) for a machine with a GPU (``scripts/scaling_sweeps.py --size 128 --device cuda``)."""
     out = []
     groups = [("eps", C_WIDTH, d, RHOS) for d in DS] + [("eps_d", C_WIDTH, d, RHOS) for d in DS_EPSD]
     groups += [("eps", C_CONTRAST, d, (CONTRAST_RHO,)) for d in DS if d <= 32]
+    groups += [("eps", C_WIDTH, d, RHOS) for d in extra_sizes]
     for scaling, c, d, rhos in groups:
         seeds = SEEDS_LARGE if d >= 64 else SEEDS
         configs = [config(d, rho, scaling, c, s) for rho in rhos for s in range(seeds)]
@@ -136,9 +139,13 @@ def path(name: str) -> str:
     return os.path.join(CACHE_DIR, f"{name}.npz")
 
 
-def command(name: str) -> str:
-    """The command that (re)writes the cache file ``name``."""
-    return f"python scripts/scaling_sweeps.py --only {name}"
+def command(name: str, device: str = "cpu") -> str:
+    """The command that (re)writes the cache file ``name`` (a size beyond the chapter's grid is
+    named with ``--size``, a device other than the CPU with ``--device``)."""
+    d = int(name.rsplit("_d", 1)[1])
+    size = f" --size {d}" if name.startswith("eps_c") and d not in DS else ""
+    dev = "" if device == "cpu" else f" --device {device}"
+    return f"python scripts/scaling_sweeps.py{size}{dev} --only {name}"
 
 
 # -- one run's record ---------------------------------------------------------------------------
@@ -176,27 +183,31 @@ def compact(P: np.ndarray, d: int) -> np.ndarray:
     return np.concatenate([P[:, :d], rest[:, None]], axis=1).astype(np.float32)
 
 
-def train_records(configs, threads: int = 1) -> list:
+def train_records(configs, threads: int = 1, device: str = "cpu") -> list:
     """Train ``configs`` (one shape) as one batch and return one :func:`record` per run."""
-    h = train(configs, record_at=record_steps(configs[0]), threads=threads)
+    h = train(configs, record_at=record_steps(configs[0]), threads=threads, device=device)
     return [record(h, r) for r in range(len(configs))]
 
 
-def run_cell(name: str, configs, workers: int = 2, progress=None) -> dict:
+def run_cell(name: str, configs, workers: int = 2, device: str = "cpu") -> dict:
     """Train one cache file's runs over ``workers`` processes (``imbacl.sweep``'s rule: a run's
-    numbers do not depend on its batch), one thread each; returns the file's arrays."""
-    from concurrent.futures import ProcessPoolExecutor
-    import multiprocessing as mp
-    chunks = [configs[k::workers] for k in range(workers) if configs[k::workers]]
+    numbers do not depend on its batch), one thread each; returns the file's arrays. On a GPU
+    (``device="cuda"``), or with one worker, the runs train as one batch in this process."""
     start = time.time()
-    with ProcessPoolExecutor(len(chunks), mp_context=mp.get_context("spawn")) as ex:
-        parts = list(ex.map(train_records, chunks))
-    recs = [None] * len(configs)
-    for k, part in enumerate(parts):
-        for j, rec in enumerate(part):
-            recs[k + j * workers] = rec
+    if device != "cpu" or workers == 1:
+        recs = train_records(configs, device=device)
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+        import multiprocessing as mp
+        chunks = [configs[k::workers] for k in range(workers) if configs[k::workers]]
+        with ProcessPoolExecutor(len(chunks), mp_context=mp.get_context("spawn")) as ex:
+            parts = list(ex.map(train_records, chunks))
+        recs = [None] * len(configs)
+        for k, part in enumerate(parts):
+            for j, rec in enumerate(part):
+                recs[k + j * workers] = rec
     return {"configs": configs, "records": recs, "seconds": time.time() - start,
-            "command": command(name)}
+            "command": command(name, device)}
 
 
 # Record entries that equal another where the final window outlasts the run (window_step is

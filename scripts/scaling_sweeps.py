@@ -3,11 +3,15 @@
     python scripts/scaling_sweeps.py                 # resumable: a file already saved is skipped
     python scripts/scaling_sweeps.py --only eps_c8_d64   # one file (the command each file records)
     python scripts/scaling_sweeps.py --dry-run       # the files, their runs and steps
+    python scripts/scaling_sweeps.py --size 128 --device cuda --only eps_c8_d128
+                                                     # the next size, on a GPU (not in the chapter)
 
 Each file holds one (scaling, c, d) cell of imbacl.scaling.cells(): every rho and seed, trained
 over two processes of one thread each (imbacl.scaling.run_cell) and saved with the command that
 wrote it and its wall time. Then the loss floors of every (scaling, c, d, rho) are cached in
-results/scaling/floors.npz. A progress bar counts run-steps.
+results/scaling/floors.npz. A progress bar counts run-steps. ``--size D`` adds a file for a
+size beyond the chapter's grid (eps fixed, d1 = 8d, every rho, 5 seeds; no loss floors), which
+the chapter does not read; ``--device cuda`` trains each file as one batch on the GPU.
 """
 import argparse
 import os
@@ -30,12 +34,21 @@ def main():
     ap.add_argument("--only", action="append", default=None, metavar="NAME",
                     help="train only this file (repeatable), even if it exists")
     ap.add_argument("--workers", type=int, default=2, help="processes (one thread each)")
+    ap.add_argument("--size", type=int, action="append", default=[], metavar="D",
+                    help=f"also a file at this d (not one of {scaling.DS}), e.g. 128")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda: one batch per file")
     args = ap.parse_args()
+    bad = [d for d in args.size if d in scaling.DS or d < 2]
+    if bad:
+        ap.error(f"--size {bad[0]}: must be a d >= 2 outside the chapter's grid {scaling.DS}")
+    if args.device not in ("cpu", "cuda"):
+        ap.error(f"--device {args.device!r}: must be cpu or cuda")
     os.chdir(ROOT)
     os.makedirs(scaling.CACHE_DIR, exist_ok=True)
-    plan = [(n, c) for n, c in scaling.cells() if args.only is None or n in args.only]
+    cells = scaling.cells(args.size)
+    plan = [(n, c) for n, c in cells if args.only is None or n in args.only]
     if args.only and len(plan) != len(args.only):
-        known = ", ".join(n for n, _ in scaling.cells())
+        known = ", ".join(n for n, _ in cells)
         sys.exit(f"error: --only {args.only} names an unknown file; known: {known}")
     todo = [(n, c) for n, c in plan if args.only or not os.path.exists(scaling.path(n))]
     total = sum(len(c) * c[0].steps for _, c in todo)
@@ -50,12 +63,12 @@ def main():
     with tqdm(total=total, unit="run-step", desc="scaling sweeps", file=sys.stderr) as bar:
         for n, c in todo:
             bar.set_postfix_str(n)
-            cell = scaling.run_cell(n, c, workers=args.workers)
+            cell = scaling.run_cell(n, c, workers=args.workers, device=args.device)
             scaling.save_cell(scaling.path(n), cell)
             bar.update(len(c) * c[0].steps)
             tqdm.write(f"{n}: {len(c)} runs in {cell['seconds']:.0f} s "
                        f"({time.time() - start:.0f} s so far)", file=sys.stderr)
-    if args.only is None and not os.path.exists(FLOOR_FILE):
+    if args.only is None and not args.size and not os.path.exists(FLOOR_FILE):
         save_floors()
     print(f"done in {time.time() - start:.0f} s", flush=True)
 

@@ -210,6 +210,35 @@ def test_the_sweep_script_finds_everything_cached():
     assert bad.returncode != 0 and "eps_c8_d7" in bad.stderr
 
 
+def test_a_size_beyond_the_grid_is_planned_with_its_own_command():
+    """--size adds one file past the chapter's grid (the d = 128 row for a GPU); a size of the
+    grid or an unknown device is refused with the option named."""
+    out = subprocess.run([sys.executable, "scripts/scaling_sweeps.py", "--size", "128",
+                          "--dry-run"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    steps = scaling.config(128, 0.3).steps
+    assert f"eps_c8_d128     20 runs x {steps:6} steps  to train" in out.stdout
+    assert out.stdout.strip().endswith(f"{20 * steps} run-steps to train")
+    name, cfgs = scaling.cells((128,))[-1]
+    assert name == "eps_c8_d128" and {c.d for c in cfgs} == {128} and len(cfgs) == 20
+    assert scaling.command(name, "cuda") == ("python scripts/scaling_sweeps.py --size 128 "
+                                             "--device cuda --only eps_c8_d128")
+    assert scaling.command("eps_c8_d64") == "python scripts/scaling_sweeps.py --only eps_c8_d64"
+    for args, word in ((["--size", "64"], "--size 64"), (["--device", "tpu"], "--device 'tpu'")):
+        bad = subprocess.run([sys.executable, "scripts/scaling_sweeps.py", *args, "--dry-run"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert bad.returncode == 2 and word in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_one_worker_trains_the_cell_in_this_process_with_the_same_records():
+    cfgs = [_small(0), _small(1)]
+    cell = scaling.run_cell("eps_c8_d8", cfgs, workers=1)
+    assert cell["command"] == scaling.command("eps_c8_d8") and cell["configs"] == cfgs
+    for got, want in zip(cell["records"], scaling.train_records(cfgs)):
+        for k in want:
+            np.testing.assert_array_equal(got[k], want[k])
+
+
 def test_sizes_without_two_finite_seeds_are_left_out_of_a_trend():
     d = [8, 12, 16, 24, 32, 64]
     groups = [np.full(3, 2 * math.log(x)) for x in d]
