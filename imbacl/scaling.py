@@ -17,7 +17,7 @@ import numpy as np
 from . import metrics, theory
 from .config import Config, preset
 from .io import load_record, save_record
-from .sweep import RunTable
+from .sweep import RunTable, run_each
 from .train import initial_projections, train
 
 D_REF = 9                          # the book's size: the theory preset is set at d = 9
@@ -190,22 +190,18 @@ def train_records(configs, threads: int = 1, device: str = "cpu") -> list:
 
 
 def run_cell(name: str, configs, workers: int = 2, device: str = "cpu") -> dict:
-    """Train one cache file's runs over ``workers`` processes (``imbacl.sweep``'s rule: a run's
-    numbers do not depend on its batch), one thread each; returns the file's arrays. On a GPU
-    (``device="cuda"``), or with one worker, the runs train as one batch in this process."""
+    """Train one cache file's runs through :func:`imbacl.sweep.run_each`: ``workers`` spawned
+    processes of one thread, each a batch of its share of the runs (a run's numbers do not depend
+    on its batch); on a GPU (``device="cuda"``), or with one worker, one batch in this process.
+    Returns the file's arrays."""
     start = time.time()
     if device != "cpu" or workers == 1:
         recs = train_records(configs, device=device)
     else:
         from concurrent.futures import ProcessPoolExecutor
         import multiprocessing as mp
-        chunks = [configs[k::workers] for k in range(workers) if configs[k::workers]]
-        with ProcessPoolExecutor(len(chunks), mp_context=mp.get_context("spawn")) as ex:
-            parts = list(ex.map(train_records, chunks))
-        recs = [None] * len(configs)
-        for k, part in enumerate(parts):
-            for j, rec in enumerate(part):
-                recs[k + j * workers] = rec
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
+            recs = run_each(train_records, configs, executor=ex, max_batch=-(-len(configs) // workers))
     return {"configs": configs, "records": recs, "seconds": time.time() - start,
             "command": command(name, device)}
 

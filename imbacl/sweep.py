@@ -91,18 +91,36 @@ def run(configs, executor=None, max_batch: int | None = None, **train_kwargs) ->
     if str(train_kwargs.get("device", "cpu")).startswith("cpu"):   # refuse before training any
         from .resources import check
         check(configs, max_batch=max_batch, **train_kwargs)
-    chunks = list(_chunks(configs, max_batch))
-    batches = [[configs[i] for i in idx] for idx in chunks]
-    if executor is None:
-        histories = [train(b, **train_kwargs) for b in batches]
-    else:
-        futures = [executor.submit(train, b, **train_kwargs) for b in batches]
-        histories = [f.result() for f in futures]
+    chunks, histories = _batches(train, configs, executor, max_batch, train_kwargs)
     index = [None] * len(configs)
     for g, idx in enumerate(chunks):
         for r, i in enumerate(idx):
             index[i] = (g, r)
     return SweepResult(configs, histories, index)
+
+
+def run_each(fn, configs, executor=None, max_batch: int | None = None, **kwargs) -> list:
+    """:func:`run`'s batching and executor for another per-batch function: ``fn(batch,
+    **kwargs)`` returns one result per run of the batch, e.g. :func:`imbacl.scaling.train_records`
+    (a compact record per run, so that a worker does not send whole histories back). Returns the
+    results in the order of ``configs``; ``fn`` must be importable by the workers."""
+    configs = list(configs)
+    chunks, outs = _batches(fn, configs, executor, max_batch, kwargs)
+    results = [None] * len(configs)
+    for idx, out in zip(chunks, outs):
+        for i, value in zip(idx, out):
+            results[i] = value
+    return results
+
+
+def _batches(fn, configs, executor, max_batch, kwargs):
+    """``fn`` on every batch of :func:`_chunks`, here or on ``executor``: (chunks, outputs)."""
+    chunks = list(_chunks(configs, max_batch))
+    batches = [[configs[i] for i in idx] for idx in chunks]
+    if executor is None:
+        return chunks, [fn(b, **kwargs) for b in batches]
+    futures = [executor.submit(fn, b, **kwargs) for b in batches]
+    return chunks, [f.result() for f in futures]
 
 
 # -- arranging and caching sweep results (chapters 6-8) ----------------------------------------

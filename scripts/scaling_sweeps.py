@@ -23,7 +23,7 @@ sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
 
-from imbacl import io, scaling  # noqa: E402
+from imbacl import io, scaling, sweep  # noqa: E402
 
 FLOOR_FILE = os.path.join(scaling.CACHE_DIR, "floors.npz")
 
@@ -74,7 +74,8 @@ def main():
 
 
 def save_floors():
-    """One loss floor per (scaling, c, d, rho), from seed 0's config, over two processes."""
+    """One loss floor per (scaling, c, d, rho), from seed 0's config, over two processes (one
+    config per task, through imbacl.sweep.run_each)."""
     from concurrent.futures import ProcessPoolExecutor
     import multiprocessing as mp
     keys, configs = [], []
@@ -86,8 +87,8 @@ def save_floors():
                 configs.append(c)
     start = time.time()
     with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as ex:
-        values = list(ex.map(scaling.floors, [[c] for c in configs]))
-    io.save_record(FLOOR_FILE, configs, floor=np.concatenate(values),
+        values = sweep.run_each(scaling.floors, configs, executor=ex, max_batch=1)
+    io.save_record(FLOOR_FILE, configs, floor=np.asarray(values),
                    name=np.asarray([k[0] for k in keys]),
                    seconds=np.asarray(time.time() - start))
     print(f"loss floors: {len(configs)} in {time.time() - start:.0f} s", flush=True)

@@ -32,6 +32,23 @@ def test_sweep_groups_by_shape_and_matches_single_runs():
         assert np.array_equal(split[i].P, alone.P)
 
 
+def _batch_finals(batch, steps):
+    """One value per run of the batch: its final loss, and the batch it trained in."""
+    h = train([c.replace(steps=steps) for c in batch])
+    return [(float(h.loss[r, -1]), tuple(c.seed for c in batch)) for r in range(len(batch))]
+
+
+def test_run_each_batches_like_run_and_returns_one_result_per_config_in_order():
+    cfgs = [preset("smoke", m=m, seed=s) for s in (0, 1, 2) for m in (8, 12)]   # shapes interleaved
+    here = sweep.run_each(_batch_finals, cfgs, steps=30)
+    with ThreadPoolExecutor(2) as ex:
+        split = sweep.run_each(_batch_finals, cfgs, executor=ex, max_batch=2, steps=30)
+    assert [b for _, b in here] == [(0, 1, 2), (0, 1, 2)] * 3             # one batch per shape
+    assert [b for _, b in split] == [(0, 1), (0, 1), (0, 1), (0, 1), (2,), (2,)]
+    for c, (loss, _), (loss2, _) in zip(cfgs, here, split):
+        assert loss == loss2 == float(train(c.replace(steps=30)).loss[0, -1])
+
+
 def test_cli_json_run(capsys):
     assert cli.main(["run", "--preset", "smoke", "--seeds", "2", "--set", "steps=40", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

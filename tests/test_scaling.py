@@ -230,9 +230,12 @@ def test_a_size_beyond_the_grid_is_planned_with_its_own_command():
         assert bad.returncode == 2 and word in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_one_worker_trains_the_cell_in_this_process_with_the_same_records():
-    cfgs = [_small(0), _small(1)]
-    cell = scaling.run_cell("eps_c8_d8", cfgs, workers=1)
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_cell_trains_to_the_same_records_in_one_process_or_two(workers):
+    """One worker: one batch here; two: sweep.run_each over two spawned processes (the path
+    that wrote the caches), batches of two runs and one."""
+    cfgs = [_small(0), _small(1), _small(2)]
+    cell = scaling.run_cell("eps_c8_d8", cfgs, workers=workers)
     assert cell["command"] == scaling.command("eps_c8_d8") and cell["configs"] == cfgs
     for got, want in zip(cell["records"], scaling.train_records(cfgs)):
         for k in want:
