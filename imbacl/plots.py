@@ -499,7 +499,9 @@ def heatmap_row(Ps, d, n_majority, titles, n_neurons: int = 13):
     n = len(Ps)
     ds = [d] * n if np.ndim(d) == 0 else list(d)
     majs = [n_majority] * n if np.ndim(n_majority) == 0 else list(n_majority)
-    widths = [0.45 * k + 1.9 if len(set(ds)) == 1 else 0.11 * k + 1.9 for k in ds]
+    # a column per feature: wide at the book's d = 9, narrower for mixed or large sizes
+    col = 0.45 if len(set(ds)) == 1 and ds[0] <= 16 else 0.11
+    widths = [col * k + 1.9 for k in ds]
     fig, axes = plt.subplots(1, n, figsize=(sum(widths), 0.3 * n_neurons + 1.4),
                              layout="constrained", squeeze=False, width_ratios=widths)
     for ax, P, k, nm, t in zip(axes[0], Ps, ds, majs, titles):

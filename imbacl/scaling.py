@@ -21,9 +21,12 @@ from .sweep import RunTable, run_each
 from .train import initial_projections, train
 
 D_REF = 9                          # the book's size: the theory preset is set at d = 9
-DS = (8, 9, 12, 16, 24, 32, 64)    # eps fixed
-DS_EPSD = (8, 9, 12, 16, 24, 32)   # eps * d fixed: at d = 64 a run would need ~40k steps
+DS = (8, 9, 12, 16, 24, 32, 64, 128)    # eps fixed
+DS_EPSD = (8, 9, 12, 16, 24, 32)        # eps * d fixed: at d = 64 a run would need ~40k steps
 RHOS = (0.2, 0.3, 0.5, 1.0)
+# [choice] d = 128 only at rho = 0.3 (the rows most claims are read at): its 5 runs took 25 min
+# on two cores; the other three rho would add about an hour (the chapter computes both).
+RHOS_AT = {128: (0.3,)}
 SCALINGS = ("eps", "eps_d")
 # [choice] d1 = 8d, the theory preset's width of the token space (it halves the mask offset of
 # figure1's 4d, so every feature grows in Stage 1); d1 = 4d only as the contrast, at rho = 0.3,
@@ -31,7 +34,8 @@ SCALINGS = ("eps", "eps_d")
 C_WIDTH = 8
 C_CONTRAST = 4
 CONTRAST_RHO = 0.3
-# [choice] seeds: 8 per cell (paired comparisons need 8), 5 at d = 64 (two minutes per run).
+# [choice] seeds: 8 per cell (paired comparisons need 8), 5 at d >= 64 (two minutes per run at
+# d = 64, ten at d = 128).
 SEEDS = 8
 SEEDS_LARGE = 5
 # [choice] a run stops at STAGE_MULT times the Stage-2 end predicted for its size (below), not
@@ -123,9 +127,10 @@ def cells(extra_sizes=()) -> list:
     """Every cached file as (name, list of Configs): one per (scaling, c, d), all rho and seeds
     (the runs of a file share one shape, so they train as one batch per worker).
     ``extra_sizes``: larger d beyond the chapter's grid (eps fixed, d1 = 8d, SEEDS_LARGE seeds),
-    e.g. (128,) for a machine with a GPU (``scripts/scaling_sweeps.py --size 128 --device cuda``)."""
+    e.g. (256,) on a machine with a GPU (``scaling_sweeps.py --size 256 --device cuda``)."""
     out = []
-    groups = [("eps", C_WIDTH, d, RHOS) for d in DS] + [("eps_d", C_WIDTH, d, RHOS) for d in DS_EPSD]
+    groups = [("eps", C_WIDTH, d, RHOS_AT.get(d, RHOS)) for d in DS]
+    groups += [("eps_d", C_WIDTH, d, RHOS) for d in DS_EPSD]
     groups += [("eps", C_CONTRAST, d, (CONTRAST_RHO,)) for d in DS if d <= 32]
     groups += [("eps", C_WIDTH, d, RHOS) for d in extra_sizes]
     for scaling, c, d, rhos in groups:
@@ -201,7 +206,8 @@ def run_cell(name: str, configs, workers: int = 2, device: str = "cpu") -> dict:
         from concurrent.futures import ProcessPoolExecutor
         import multiprocessing as mp
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
-            recs = run_each(train_records, configs, executor=ex, max_batch=-(-len(configs) // workers))
+            recs = run_each(train_records, configs, executor=ex,
+                            max_batch=-(-len(configs) // workers))
     return {"configs": configs, "records": recs, "seconds": time.time() - start,
             "command": command(name, device)}
 
@@ -344,16 +350,18 @@ def load_floors(root: str = ".") -> dict:
 
 
 # -- reading the table along d ----------------------------------------------------------------
-def sizes(scaling: str = "eps", c: int = C_WIDTH) -> tuple:
-    """The d of the cached cells of (scaling, c)."""
+def sizes(scaling: str = "eps", c: int = C_WIDTH, rho: float | None = None) -> tuple:
+    """The d of the cached cells of (scaling, c); with ``rho``, those that hold runs at it
+    (d = 128 has rho = 0.3 only, :data:`RHOS_AT`)."""
     ds = DS if scaling == "eps" else DS_EPSD
-    return tuple(d for d in ds if c == C_WIDTH or d <= 32)
+    return tuple(d for d in ds if (c == C_WIDTH or d <= 32)
+                 and (rho is None or c != C_WIDTH or rho in RHOS_AT.get(d, RHOS)))
 
 
 def series(t: RunTable, key: str, scaling: str = "eps", rho: float = 0.3, c: int = C_WIDTH):
-    """(the sizes d, one array of per-seed values of column ``key`` per d) at one (scaling,
-    rho, c)."""
-    ds = sizes(scaling, c)
+    """(the sizes d that hold runs at ``rho``, one array of per-seed values of column ``key``
+    per d) at one (scaling, rho, c)."""
+    ds = sizes(scaling, c, rho)
     return ds, [t.get(key, scaling=scaling, c=c, d=d, rho=rho) for d in ds]
 
 

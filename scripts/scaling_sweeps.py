@@ -3,15 +3,16 @@
     python scripts/scaling_sweeps.py                 # resumable: a file already saved is skipped
     python scripts/scaling_sweeps.py --only eps_c8_d64   # one file (the command each file records)
     python scripts/scaling_sweeps.py --dry-run       # the files, their runs and steps
-    python scripts/scaling_sweeps.py --size 128 --device cuda --only eps_c8_d128
+    python scripts/scaling_sweeps.py --size 256 --device cuda --only eps_c8_d256
                                                      # the next size, on a GPU (not in the chapter)
 
 Each file holds one (scaling, c, d) cell of imbacl.scaling.cells(): every rho and seed, trained
 over two processes of one thread each (imbacl.scaling.run_cell) and saved with the command that
-wrote it and its wall time. Then the loss floors of every (scaling, c, d, rho) are cached in
-results/scaling/floors.npz. A progress bar counts run-steps. ``--size D`` adds a file for a
-size beyond the chapter's grid (eps fixed, d1 = 8d, every rho, 5 seeds; no loss floors), which
-the chapter does not read; ``--device cuda`` trains each file as one batch on the GPU.
+wrote it and its wall time. Then the loss floors of every (scaling, c, d, rho) missing from
+results/scaling/floors.npz are added to it. A progress bar counts run-steps. ``--size D`` adds a
+file for a size beyond the chapter's grid (eps fixed, d1 = 8d, every rho, 5 seeds; no loss
+floors), which the chapter does not read; ``--device cuda`` trains each file as one batch on the
+GPU.
 """
 import argparse
 import os
@@ -68,14 +69,15 @@ def main():
             bar.update(len(c) * c[0].steps)
             tqdm.write(f"{n}: {len(c)} runs in {cell['seconds']:.0f} s "
                        f"({time.time() - start:.0f} s so far)", file=sys.stderr)
-    if args.only is None and not args.size and not os.path.exists(FLOOR_FILE):
+    if args.only is None and not args.size:
         save_floors()
     print(f"done in {time.time() - start:.0f} s", flush=True)
 
 
 def save_floors():
     """One loss floor per (scaling, c, d, rho), from seed 0's config, over two processes (one
-    config per task, through imbacl.sweep.run_each)."""
+    config per task, through imbacl.sweep.run_each); floors already in the file are kept, so a
+    new cell adds only its own."""
     from concurrent.futures import ProcessPoolExecutor
     import multiprocessing as mp
     keys, configs = [], []
@@ -85,13 +87,24 @@ def save_floors():
             if c.seed == 0 and key not in keys:
                 keys.append(key)
                 configs.append(c)
+    have, seconds = {}, 0.0
+    if os.path.exists(FLOOR_FILE):
+        f = io.load_record(FLOOR_FILE)
+        have = {(str(n), scaling.ratio(c)): (c, float(v))
+                for n, c, v in zip(f["name"], f["configs"], f["floor"])}
+        seconds = float(f["seconds"])
+    todo = [k for k, c in zip(keys, configs) if k not in have or have[k][0] != c]
+    if not todo:
+        return
     start = time.time()
     with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as ex:
-        values = sweep.run_each(scaling.floors, configs, executor=ex, max_batch=1)
-    io.save_record(FLOOR_FILE, configs, floor=np.asarray(values),
+        values = sweep.run_each(scaling.floors, [configs[keys.index(k)] for k in todo],
+                                executor=ex, max_batch=1)
+    have.update({k: (configs[keys.index(k)], float(v)) for k, v in zip(todo, values)})
+    io.save_record(FLOOR_FILE, configs, floor=np.asarray([have[k][1] for k in keys]),
                    name=np.asarray([k[0] for k in keys]),
-                   seconds=np.asarray(time.time() - start))
-    print(f"loss floors: {len(configs)} in {time.time() - start:.0f} s", flush=True)
+                   seconds=np.asarray(seconds + time.time() - start))
+    print(f"loss floors: {len(todo)} new in {time.time() - start:.0f} s", flush=True)
 
 
 if __name__ == "__main__":

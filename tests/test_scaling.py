@@ -211,23 +211,30 @@ def test_the_sweep_script_finds_everything_cached():
 
 
 def test_a_size_beyond_the_grid_is_planned_with_its_own_command():
-    """--size adds one file past the chapter's grid (the d = 128 row for a GPU); a size of the
+    """--size adds one file past the chapter's grid (the next size, for a GPU); a size of the
     grid or an unknown device is refused with the option named."""
-    out = subprocess.run([sys.executable, "scripts/scaling_sweeps.py", "--size", "128",
+    out = subprocess.run([sys.executable, "scripts/scaling_sweeps.py", "--size", "256",
                           "--dry-run"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    steps = scaling.config(128, 0.3).steps
-    assert f"eps_c8_d128     20 runs x {steps:6} steps  to train" in out.stdout
+    steps = scaling.config(256, 0.3).steps
+    assert f"eps_c8_d256     20 runs x {steps:6} steps  to train" in out.stdout
     assert out.stdout.strip().endswith(f"{20 * steps} run-steps to train")
-    name, cfgs = scaling.cells((128,))[-1]
-    assert name == "eps_c8_d128" and {c.d for c in cfgs} == {128} and len(cfgs) == 20
-    assert scaling.command(name, "cuda") == ("python scripts/scaling_sweeps.py --size 128 "
-                                             "--device cuda --only eps_c8_d128")
-    assert scaling.command("eps_c8_d64") == "python scripts/scaling_sweeps.py --only eps_c8_d64"
-    for args, word in ((["--size", "64"], "--size 64"), (["--device", "tpu"], "--device 'tpu'")):
+    name, cfgs = scaling.cells((256,))[-1]
+    assert name == "eps_c8_d256" and {c.d for c in cfgs} == {256} and len(cfgs) == 20
+    assert scaling.command(name, "cuda") == ("python scripts/scaling_sweeps.py --size 256 "
+                                             "--device cuda --only eps_c8_d256")
+    assert scaling.command("eps_c8_d128") == "python scripts/scaling_sweeps.py --only eps_c8_d128"
+    for args, word in ((["--size", "128"], "--size 128"), (["--device", "tpu"], "--device 'tpu'")):
         bad = subprocess.run([sys.executable, "scripts/scaling_sweeps.py", *args, "--dry-run"],
                              cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert bad.returncode == 2 and word in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_d128_holds_rho_03_only_and_series_skip_the_sizes_without_a_rho():
+    name, cfgs = [x for x in scaling.cells() if x[0] == "eps_c8_d128"][0]
+    assert {scaling.ratio(c) for c in cfgs} == {0.3} and len(cfgs) == scaling.SEEDS_LARGE
+    assert scaling.sizes("eps", rho=0.3)[-1] == 128 and 128 not in scaling.sizes("eps", rho=0.2)
+    assert scaling.sizes("eps", scaling.C_CONTRAST, 0.3)[-1] == 32
 
 
 @pytest.mark.parametrize("workers", [1, 2])
