@@ -352,7 +352,7 @@ def load_floors(root: str = ".") -> dict:
 # -- reading the table along d ----------------------------------------------------------------
 def sizes(scaling: str = "eps", c: int = C_WIDTH, rho: float | None = None) -> tuple:
     """The d of the cached cells of (scaling, c); with ``rho``, those that hold runs at it
-    (d = 128 has rho = 0.3 only, :data:`RHOS_AT`)."""
+    (d = 128 has rho = 0.3 only, ``RHOS_AT``)."""
     ds = DS if scaling == "eps" else DS_EPSD
     return tuple(d for d in ds if (c == C_WIDTH or d <= 32)
                  and (rho is None or c != C_WIDTH or rho in RHOS_AT.get(d, RHOS)))
