@@ -3,7 +3,7 @@ cached sweeps that train them, and the compact record each run leaves.
 
 How every parameter moves with d is decided once, in :func:`config`; the chapter prints it.
 At these sizes a run's full history is too large to commit (at d = 64, one snapshot of P is
-627 x 512 numbers), so each run is cached as a :func:`record`: the time series the stage
+625 x 512 numbers), so each run is cached as a :func:`record`: the time series the stage
 measurements need at <= 20 snapshots, and its final projections onto the features.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ C_WIDTH = 8
 C_CONTRAST = 4
 CONTRAST_RHO = 0.3
 # [choice] seeds: 8 per cell (paired comparisons need 8), 5 at d >= 64 (two minutes per run at
-# d = 64, ten at d = 128).
+# d = 64, eight at d = 128).
 SEEDS = 8
 SEEDS_LARGE = 5
 # [choice] a run stops at STAGE_MULT times the Stage-2 end predicted for its size (below), not

@@ -36,7 +36,7 @@ def main():
                     help="train only this file (repeatable), even if it exists")
     ap.add_argument("--workers", type=int, default=2, help="processes (one thread each)")
     ap.add_argument("--size", type=int, action="append", default=[], metavar="D",
-                    help=f"also a file at this d (not one of {scaling.DS}), e.g. 128")
+                    help=f"also a file at this d (not one of {scaling.DS}), e.g. 256")
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda: one batch per file")
     args = ap.parse_args()
     bad = [d for d in args.size if d in scaling.DS or d < 2]
