@@ -1,13 +1,13 @@
 """imbacl: contrastive learning under imbalanced feature frequencies, simulated and measured."""
 from .config import Config, PRESETS, preset
-from .errors import (CompileError, ConfigError, ImbaclError, NonFiniteError, ResourceError,
-                     ResultsFileError)
+from .errors import (CompileError, ConfigError, ImbaclError, NonFiniteError, ReproductionError,
+                     ResourceError, ResultsFileError)
 from .train import History, train
 from . import (animate, data, fits, io, loss, metrics, model, plots, probe, remedies, report,
                scaling, stream, sweep, theory)
 
 __all__ = ["Config", "PRESETS", "preset", "History", "train", "ImbaclError", "ConfigError",
-           "ResourceError", "NonFiniteError", "CompileError", "ResultsFileError", "animate", "data",
+           "ResourceError", "NonFiniteError", "CompileError", "ResultsFileError", "ReproductionError", "animate", "data",
            "fits", "io", "loss", "metrics", "model", "plots", "probe", "remedies", "report",
            "scaling", "stream", "sweep", "theory"]
 __version__ = "0.1.0"

@@ -1,6 +1,6 @@
 """Animations for the static pages: training as a scrubbable picture, with no kernel.
 
-matplotlib's JavaScript player (``FuncAnimation.to_jshtml``) embeds every frame as a PNG in one
+matplotlib's JavaScript player (``FuncAnimation.to_jshtml``) embeds every frame (here a JPEG) in one
 self-contained HTML output. Two changes make it fit the book: its buttons use an icon font
 linked from a CDN (pages make no outside request), so the link is dropped and the icons become
 plain characters; and its element ids are random (``uuid4``), so they are replaced by one
@@ -10,7 +10,11 @@ compares it).
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from tempfile import TemporaryDirectory
 
+import matplotlib
+from matplotlib.animation import HTMLWriter
 import numpy as np
 
 from . import metrics, plots
@@ -38,7 +42,13 @@ class Animation:
 def player_html(anim, name: str, fps: float) -> str:
     """``anim.to_jshtml`` made offline (no icon-font link) and deterministic (ids from
     ``name``)."""
-    html = anim.to_jshtml(fps=fps, default_mode="once")
+    # anim.to_jshtml, with JPEG frames (quality 65): a sixth of PNG's bytes for these heatmaps,
+    # so that the committed notebooks stay small
+    with TemporaryDirectory() as tmp, matplotlib.rc_context({"animation.frame_format": "jpeg"}):
+        writer = HTMLWriter(fps=fps, embed_frames=True, default_mode="once")
+        anim.save(str(Path(tmp, "a.html")), writer=writer,
+                  savefig_kwargs={"pil_kwargs": {"quality": 65}})
+        html = Path(tmp, "a.html").read_text()
     uid = re.search(r'id="_anim_img([0-9a-f]+)"', html).group(1)
     html = html.replace(uid, re.sub(r"[^A-Za-z0-9_]", "_", name))
     html = re.sub(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">\s*', "", html)
@@ -58,8 +68,8 @@ def frame_indices(steps, max_frames: int) -> np.ndarray:
 
 
 def stage_animation(steps, P, d: int, n_majority: int, marks: dict | None = None,
-                    name: str = "stages", title: str = "", max_frames: int = 24,
-                    n_neurons: int = 13, fps: float = 3, dpi: int = 60) -> Animation:
+                    name: str = "stages", title: str = "", max_frames: int = 12,
+                    n_neurons: int = 13, fps: float = 2, dpi: int = 48) -> Animation:
     """Training of one run as a picture that moves: left, Figure 1's heatmap
     ``cos^2(w_i, M_j)`` of the first ``n_neurons`` neurons at the frame's step; right, the
     growth of majority, minority and non-feature directions (:func:`imbacl.plots.growth_curves`)

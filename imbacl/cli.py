@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import sys
+from pathlib import Path
 
 import numpy as np
 
 from . import io, metrics, resources, sweep
-from .config import preset, parse_value
+from .config import Config, preset, parse_value
 from .errors import ConfigError, ImbaclError
 
 # The most runs one command may ask for: a mistyped --seeds or grid must not spend minutes
@@ -25,13 +28,36 @@ class _UsageError(Exception):
     pass
 
 
+def versions() -> dict:
+    """The imbacl and torch versions (the --json output carries them)."""
+    import torch
+
+    from . import __version__
+    return {"imbacl": __version__, "torch": torch.__version__}
+
+
+def _fields_epilog() -> str:
+    names = [f.name for f in dataclasses.fields(Config)]
+    lines, line = [], " "
+    for n in names:
+        if len(line) + len(n) > 76:
+            lines.append(line)
+            line = " "
+        line += f" {n}"
+    return "fields --set and --grid accept (imbacl.Config):\n" + "\n".join(lines + [line])
+
+
 def _parser():
+    from . import __version__
     p = _Parser(prog="python -m imbacl",
-                description="Train Transformer-MLP encoders with InfoNCE on imbalanced sparse data.")
+                description="Train Transformer-MLP encoders with InfoNCE on imbalanced sparse data.",
+                epilog=_fields_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"imbacl {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     for name, help_ in (("run", "train N seeds of one config as one batch"),
                         ("sweep", "train a grid of configs, batched by shape")):
-        s = sub.add_parser(name, help=help_)
+        s = sub.add_parser(name, help=help_, epilog=_fields_epilog(),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         s.add_argument("--preset", default="figure1", help="figure1 (default), theory or smoke")
         s.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                        help="override a config field (repeatable)")
@@ -99,9 +125,37 @@ def _check_size(seeds, axes):
 def _dry_run(points, kwargs) -> int:
     est = resources.estimate(points, **kwargs)
     limit = resources.available_memory()
-    verdict = "fits" if est.bytes <= limit else "would be refused"
-    print(f"dry run: {est}; memory limit {resources.fmt_bytes(limit)}: {verdict}")
+    if est.bytes > limit:
+        print(f"error: dry run: {est}; memory limit {resources.fmt_bytes(limit)}: "
+              "would be refused", file=sys.stderr)
+        return 2
+    print(f"dry run: {est}; memory limit {resources.fmt_bytes(limit)}: fits")
     return 0
+
+
+def _check_save(save) -> None:
+    """--save must name a new or existing .npz file in a folder this process can write."""
+    path = Path(save)
+    if path.is_dir():
+        raise ConfigError(f"--save {save}: is a folder; give a file path ending in .npz",
+                          "save", save, "a file path ending in .npz")
+    if path.suffix != ".npz":
+        raise ConfigError(f"--save {save}: must end in .npz (numpy would write "
+                          f"{path.name}.npz instead)", "save", save, "a path ending in .npz")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(f"--save {save}: folder {parent} does not exist", "save", save,
+                          "a path in an existing folder")
+    existed = path.exists()
+    try:                       # try now: a refusal after minutes of training helps nobody
+        with open(path, "ab"):
+            pass
+    except OSError as e:
+        raise ConfigError(f"--save {save}: cannot create a file in {parent} ({e.strerror}: a "
+                          "read-only or system folder?)", "save", save,
+                          "a path this user can write") from None
+    if not existed:
+        path.unlink()
 
 
 def _base_config(args):
@@ -126,6 +180,8 @@ def main(argv=None) -> int:
         _check_size(args.seeds, axes)
         points = sweep.grid(base, seeds=args.seeds, **axes)
         save = getattr(args, "save", None)
+        if save:
+            _check_save(save)
         # With --save, record only steps 0, 1 and the last (the file keeps the last one).
         kwargs = dict(compile=args.compile, **({"n_snapshots": 2} if save else {}))
         if args.dry_run:
@@ -143,7 +199,7 @@ def main(argv=None) -> int:
             rec["overrides"] = overrides
         runs.append(rec)
     if args.json:
-        print(json.dumps({"config": base.to_dict(), "runs": runs}))
+        print(json.dumps({"versions": versions(), "config": base.to_dict(), "runs": runs}))
         return 0
     print(_HEADER)
     for rec in runs:

@@ -48,3 +48,8 @@ class CompileError(ImbaclError, RuntimeError):
 class ResultsFileError(ImbaclError, ValueError):
     """A results file that cannot be read: missing, truncated, not ours, or of another format
     version (the message names the file and what is wrong)."""
+
+
+class ReproductionError(ImbaclError, AssertionError):
+    """A run retrained here does not reproduce its cached record within the stated tolerance
+    (or, on the machine kind that wrote the record, bit for bit)."""

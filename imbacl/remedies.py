@@ -235,8 +235,9 @@ def _probe_one(job):
 def save_probes(path, configs, acc) -> None:
     """Probe accuracies (runs, d) with the configs they belong to (JSON per run)."""
     import json
-    np.savez_compressed(path, acc=np.asarray(acc, dtype=np.float64),
-                        configs=np.array([json.dumps(c.to_dict()) for c in configs]))
+    from .io import _save          # the versioned format, with provenance
+    _save(path, "record", acc=np.asarray(acc, dtype=np.float64),
+          configs=np.array([json.dumps(c.to_dict()) for c in configs]))
 
 
 def load_probes(path) -> dict:

@@ -224,7 +224,7 @@ def save_cell(file, cell: dict) -> None:
     if window_step(cell["configs"][0]) == cell["configs"][0].steps:
         for k in _SAME_AT_END:
             arrays.pop(k)
-    save_record(file, cell["configs"], seconds=np.asarray(cell["seconds"]),
+    save_record(file, cell["configs"], threads=1, seconds=np.asarray(cell["seconds"]),
                 command=np.asarray(cell["command"]), **arrays)
 
 

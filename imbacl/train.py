@@ -19,7 +19,21 @@ from .loss import loss_and_grad
 from .model import attention, bias, init_weights, prune_mask
 from .stream import DataStream, generator
 
+import os
+
 DEFAULT_THREADS = 2
+
+
+def default_threads() -> int:
+    """The torch CPU thread count the trainer uses: ``IMBACL_THREADS`` if set (the tests' second
+    pass sets 1 or 3 to perturb the numerics), else :data:`DEFAULT_THREADS`. Fixed, so that
+    numbers do not depend on the machine's core count."""
+    value = os.environ.get("IMBACL_THREADS", "").strip()
+    if not value:
+        return DEFAULT_THREADS
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"IMBACL_THREADS={value!r}: a positive whole number of threads")
+    return int(value)
 
 
 def log_steps(steps: int, n: int = 100) -> np.ndarray:
@@ -68,14 +82,15 @@ class History:
 
 
 def train(configs, record_at=None, n_snapshots: int = 100, progress: bool = False,
-          device: str = "cpu", threads: int | None = DEFAULT_THREADS,
+          device: str = "cpu", threads: int | None | str = "default",
           compile: bool = False) -> History:
     """Train R runs as one batch and return their History.
 
     configs: a Config or a list of Configs that share ``Config.shape_key`` (seed, frequencies,
     lam, tau, lr, sigma, init_std and bias_scale may differ). record_at: steps to snapshot
     (default: about ``n_snapshots`` log-spaced steps). threads: torch CPU threads during
-    training (fixed so that numbers do not depend on the machine's core count).
+    training: "default" is :func:`default_threads` (2, fixed so that numbers do not depend on
+    the machine's core count), None leaves torch's setting alone.
 
     compile: each step as one ``torch.compile``d function (``imbacl/fast.py``): faster once
     compiled (README, Benchmarks), tested on CPUs only; it needs a C++ compiler (a failure
@@ -87,6 +102,7 @@ def train(configs, record_at=None, n_snapshots: int = 100, progress: bool = Fals
     is refused with one ResourceError line (``imbacl.resources.check``; on a CPU only).
     """
     configs = [configs] if isinstance(configs, Config) else list(configs)
+    threads = default_threads() if threads == "default" else threads
     if not configs:
         raise ConfigError("configs is empty: give at least one Config", "configs", [])
     keys = {c.shape_key for c in configs}

@@ -4,6 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+# the pins (numpy 2.4, matplotlib 3.11, scikit-learn 1.9) need Python 3.11 or newer
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  found=$("$PY" -c 'import platform; print(platform.python_version())' 2>/dev/null || echo "none")
+  echo "setup.sh: Python 3.11 or newer is needed; $PY is $found (choose one: PYTHON=python3.11)" >&2
+  exit 1
+fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -r requirements.txt

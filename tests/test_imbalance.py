@@ -162,7 +162,8 @@ def test_save_and_load_final_round_trip(tmp_path):
 def test_results_files_name_their_format_and_refuse_others(tmp_path):
     """io files record the kind, the format version and imbacl's version; a loader refuses a
     file of another kind, a newer format, a truncated or a foreign file, with one error naming
-    the file; the caches committed before versions were recorded still load (version 0)."""
+    the file; a file from before versions were recorded is refused by name
+    (scripts/migrate_results.py gives it one)."""
     import imbacl
     pts = sweep.grid(preset("smoke", steps=5), seeds=1, lam=[0.0])
     res = sweep.run(pts, record_at=[0, 5])
@@ -186,9 +187,12 @@ def test_results_files_name_their_format_and_refuse_others(tmp_path):
             io.load_final(tmp_path / name)
     with pytest.raises(imbacl.ResultsFileError, match="cannot write"):
         io.save_final(res, tmp_path / "no" / "dir" / "x.npz", pts)
-    root = __import__("pathlib").Path(__file__).resolve().parents[1]
-    legacy = root / "results" / "ratio_d6.npz"
-    assert io.file_version(legacy) == 0 and len(io.load_final(legacy)) > 0
+    legacy = tmp_path / "legacy.npz"           # a file from before versions were recorded
+    np.savez(legacy, **{k: v for k, v in arrays.items()
+                        if k not in ("format", "format_version", "imbacl_version", "provenance")})
+    assert io.file_version(legacy) == 0
+    with pytest.raises(imbacl.ResultsFileError, match="legacy.npz: written before .*migrate_results"):
+        io.load_final(legacy)
 
 
 def test_cli_sweep_save(tmp_path, capsys):

@@ -257,8 +257,9 @@ def test_dry_run_prints_the_estimate_and_trains_nothing(capsys, monkeypatch):
     est = resources.estimate(imbacl.sweep.grid(imbacl.preset("smoke"), seeds=3, lam=[0.0, 0.01]))
     assert out.startswith("dry run: ") and f"{est.run_steps:,} run-steps" in out and "fits" in out
     monkeypatch.setenv("IMBACL_MAX_MEMORY", "1M")
-    assert cli.main(["run", "--preset", "smoke", "--dry-run"]) == 0
-    assert "would be refused" in capsys.readouterr().out
+    assert cli.main(["run", "--preset", "smoke", "--dry-run"]) == 2      # refused: non-zero
+    err = capsys.readouterr().err
+    assert err.startswith("error: dry run: ") and "would be refused" in err and err.count("\n") == 1
     monkeypatch.setattr(imbacl.sweep, "run", run)                 # refused before training
     assert cli.main(["run", "--preset", "smoke"]) == 2
     assert "more than the limit of 1.0" in capsys.readouterr().err
