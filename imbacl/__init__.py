@@ -1,4 +1,5 @@
 """imbacl: contrastive learning under imbalanced feature frequencies, simulated and measured."""
+from ._version import __version__
 from .config import Config, PRESETS, preset
 from .errors import (CompileError, ConfigError, ImbaclError, NonFiniteError, ReproductionError,
                      ResourceError, ResultsFileError)
@@ -10,7 +11,6 @@ __all__ = ["Config", "PRESETS", "preset", "History", "train", "ImbaclError", "Co
            "ResourceError", "NonFiniteError", "CompileError", "ResultsFileError", "ReproductionError", "animate", "data",
            "fits", "io", "loss", "metrics", "model", "plots", "probe", "remedies", "report",
            "scaling", "stream", "sweep", "theory"]
-__version__ = "0.1.0"
 
 
 def __getattr__(name):

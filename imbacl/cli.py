@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from . import io, metrics, resources, sweep
+from ._version import __version__
 from .config import Config, preset, parse_value
 from .errors import ConfigError, ImbaclError
 
@@ -30,9 +32,6 @@ class _UsageError(Exception):
 
 def versions() -> dict:
     """The imbacl and torch versions (the --json output carries them)."""
-    import torch
-
-    from . import __version__
     return {"imbacl": __version__, "torch": torch.__version__}
 
 
@@ -48,7 +47,6 @@ def _fields_epilog() -> str:
 
 
 def _parser():
-    from . import __version__
     p = _Parser(prog="python -m imbacl",
                 description="Train Transformer-MLP encoders with InfoNCE on imbalanced sparse data.",
                 epilog=_fields_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)

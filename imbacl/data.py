@@ -12,6 +12,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+_STREAMS = {"dictionary": 0, "init": 1, "data": 2}
+
+
+def generator(seed: int, stream: str, device="cpu") -> torch.Generator:
+    """An independent generator for one purpose of one run (dictionary, init or data), derived
+    from the run's seed alone (``np.random.SeedSequence``)."""
+    child = np.random.SeedSequence(seed).spawn(len(_STREAMS))[_STREAMS[stream]]
+    return torch.Generator(device=device).manual_seed(int(child.generate_state(1, np.uint64)[0] >> 1))
+
 
 def dictionary(d1: int, gen: torch.Generator, device="cpu") -> torch.Tensor:
     """A random orthogonal d1 x d1 matrix whose columns are M_1..M_d1 (Haar, via QR)."""
@@ -87,7 +96,6 @@ def sample_config(config, n_sequences: int, seed_offset: int = 0):
 
     Returns dict(M (d1, d1), z (n, L, d), X (n, L, d1), view1, view2) as tensors.
     """
-    from .stream import generator
     M = dictionary(config.d1, generator(config.seed, "dictionary"))
     gen = generator(config.seed + seed_offset, "data")
     eps = torch.tensor(config.freqs)

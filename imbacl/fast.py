@@ -26,7 +26,7 @@ import torch
 from .data import pair_views, unpack_bits
 from .errors import CompileError
 from .stream import DataStream
-from .train import objective, update
+from .loss import objective, update
 
 # Compiled versions kept per process: one per shape, remedy in use and thread count, which a
 # long session or a large sweep can run to; torch's default (8) would stop it.

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .estimate import Estimate, resamples
+from .metrics import crossing
 from .theory import _loglog
 
 
@@ -162,9 +164,7 @@ def bootstrap_seeds(fn, arrays, digits: int = 3, seed: int = 0):
     seeds on axis 0 and the seeds are resampled together (the same rows of each). Resamples
     where ``fn`` is not finite (e.g. a boundary not crossed in that resample) are left out of
     the interval; if more than 5% are, the interval is widened to (-inf, inf) (the data do not
-    resolve the quantity). Returns an :class:`imbacl.report.Estimate` (n = seeds)."""
-    from .report import Estimate, resamples
-
+    resolve the quantity). Returns an :class:`imbacl.estimate.Estimate` (n = seeds)."""
     arrays = [np.asarray(a, dtype=float) for a in arrays]
     n = len(arrays[0])
     if n < 2 or any(len(a) != n for a in arrays):
@@ -181,7 +181,6 @@ def bootstrap_seeds(fn, arrays, digits: int = 3, seed: int = 0):
 
 
 def _crossing_of_mean(x, level):
-    from .metrics import crossing
     return lambda y: crossing(x, np.nanmean(y, 0), level)
 
 
@@ -193,7 +192,6 @@ def crossing_estimate(x, y_per_seed, level: float, digits: int = 3):
 
 
 def _threshold_stat(eps, x, level, d, key, use):
-    from .metrics import crossing
 
     def stat(y):                                        # y: (seeds, len(x), len(eps))
         m = np.nanmean(y, 0)
@@ -212,7 +210,6 @@ def lam_threshold_estimate(eps, x, y_per_seed, level: float, d: int, key: str,
     interval over seeds. The fit uses the eps whose boundary is crossed at a positive lambda
     in the full data (at least 5 required); a resample in which one of them is not crossed
     counts as unresolved (see :func:`bootstrap_seeds`)."""
-    from .metrics import crossing
 
     y = np.asarray(y_per_seed, dtype=float)
     m = np.nanmean(y, 0)

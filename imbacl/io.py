@@ -29,9 +29,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from ._version import __version__
 from .config import Config
 from .errors import ReproductionError, ResultsFileError
+from .history import History
+from .sweep import FinalSweep
+from .train import default_threads
 
 FORMAT_VERSION = 2
 #: provenance fields every file records (format >= 2); "unknown" where a file predates them
@@ -49,7 +54,7 @@ _KEYS = {"history": ("steps", "P", "norms", "bias", "loss", "M", "configs"),
 
 
 def save_history(history, path):
-    """Write a :class:`imbacl.train.History` (every snapshot) to ``path``."""
+    """Write a :class:`imbacl.history.History` (every snapshot) to ``path``."""
     h = history
     _save(path, "history", steps=h.steps, P=h.P, norms=h.norms, bias=h.bias, loss=h.loss, M=h.M,
           configs=_configs(h.configs))
@@ -57,7 +62,6 @@ def save_history(history, path):
 
 def load_history(path):
     """Read a file written by :func:`save_history`."""
-    from .train import History
     with _open(path, "history") as z, _reading(path):
         return History(_read_configs(path, z), z["steps"], z["P"], z["norms"], z["bias"],
                        z["loss"], z["M"])
@@ -78,7 +82,6 @@ def save_final(result, path, points=None, dtype: str = "float32", step: int = -1
 def load_final(path):
     """Read a file written by :func:`save_final` as a :class:`imbacl.sweep.FinalSweep`
     (projections come back as float64)."""
-    from .sweep import FinalSweep
     with _open(path, "final") as z, _reading(path):
         configs = _read_configs(path, z)
         overrides = [json.loads(s) for s in z["overrides"]]
@@ -119,10 +122,6 @@ def provenance(threads: int | None = None) -> dict:
     """Where a result is being computed: imbacl and torch versions, the git commit of the
     working tree (or "unknown"), the CPU model, the BLAS code path (ATen's CPU capability, MKL's
     ``MKL_CBWR`` setting) and the trainer's torch thread count. Written into every file."""
-    import torch
-
-    from . import __version__
-    from .train import default_threads
     cbwr = os.environ.get("MKL_CBWR", "default")
     return {"imbacl_version": __version__, "torch_version": torch.__version__,
             "git_commit": _git_commit(), "cpu": _cpu_model(),
@@ -166,7 +165,7 @@ def check_retrained(fresh, recorded, what: str, record=None, tol: float = REPRO_
     from the cached file. Passes when their relative distance is at most ``tol``
     (:data:`REPRO_TOL`); where ``record`` (a path or a provenance dict) says the file was
     written by the same kind of machine (:func:`same_machine_kind`), the arrays must also be
-    equal bit for bit. Raises :class:`imbacl.ReproductionError` otherwise."""
+    equal bit for bit. Raises :class:`imbacl.errors.ReproductionError` otherwise."""
     dist = retrain_distance(fresh, recorded)
     if not dist <= tol:
         raise ReproductionError(f"{what}: the run retrained here lies {dist:.3g} (relative) from "

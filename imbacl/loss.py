@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from .model import brelu_, preactivations
+from .model import bias, brelu_, encode, preactivations, prune_mask
 
 
 def infonce(f1: torch.Tensor, f2: torch.Tensor, tau) -> torch.Tensor:
@@ -85,7 +85,6 @@ def _pair_weights(p, weights, gamma):
 def gradient_check(seed: int = 0, R: int = 2, K: int = 6, L: int = 3, d1: int = 8, m: int = 5):
     """Compare ``loss_and_grad`` (float64) with autograd of ``infonce`` and with central finite
     differences on random inputs. Returns the largest relative errors found."""
-    from .model import bias, encode
     g = torch.Generator().manual_seed(seed)
     A1, A2 = (torch.randn(R, K, L, d1, generator=g, dtype=torch.float64) for _ in range(2))
     W = torch.randn(R, m, d1, generator=g, dtype=torch.float64)
@@ -109,3 +108,20 @@ def gradient_check(seed: int = 0, R: int = 2, K: int = 6, L: int = 3, d1: int = 
     rel = lambda a, b: float((a - b).abs().max() / b.abs().max())
     return {"loss_vs_autograd": rel(loss, ref.detach()), "grad_vs_autograd": rel(grad, Wg.grad),
             "grad_vs_finite_diff": rel(grad, fd)}
+
+
+def objective(W, A1, A2, weights, p):
+    """Loss (R,) and gradient at W of the views A1, A2: the bias rule, pruning, InfoNCE."""
+    keep = None if p["prune"] is None else prune_mask(W, p["prune"])
+    return loss_and_grad(W, A1, A2, run_bias(W, p), p["tau"], p["lam"], keep, weights, p["gamma"],
+                         p["prune_grad"])
+
+
+def run_bias(W, p):
+    """The bias rule (``imbacl.model.bias``) with each run's settings from the step's params."""
+    return bias(W, p["sigma"], p["d"], p["c_b"])
+
+
+def update(W, grad, p):
+    # grad includes lam W: W <- (1 - eta lam) W - eta grad L_hat
+    return W - p["lr"].reshape(-1, 1, 1) * grad

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
 import numpy as np
 
-from . import metrics
+from . import metrics, model, theory
 
 MAJ, MIN, NOISE = "tab:blue", "tab:orange", "0.6"
 
@@ -194,7 +194,7 @@ def sequence_views(X, view1, view2, M, d: int):
 def brelu(b: float = 1.0, ax=None):
     """The bilateral ReLU and its derivative for one bias b."""
     import torch
-    from .model import brelu as f
+    f = model.brelu
     fig, ax = _axes(ax, (5, 3))
     s = torch.linspace(-3 * b, 3 * b, 601)
     ax.plot(s, f(s, torch.tensor(b)), label=r"BReLU$_b(s)$")
@@ -238,7 +238,6 @@ def lam_eps_plane(d: int, lam, eps, values=None, eps_max=None, C_z: float = 1.0,
     """The (lam, eps) plane on log axes: the Stage-1 threshold eps = lam d / (C_z log log d) of
     :func:`imbacl.theory.eps_threshold` (below it a feature does not grow in Stage 1; shaded),
     and the points (lam[k], eps[k]), coloured by ``values[k]`` when given."""
-    from . import theory
     fig, ax = _axes(ax, (5.4, 3.6))
     lam = np.atleast_1d(np.asarray(lam, dtype=float))
     eps = np.atleast_1d(np.asarray(eps, dtype=float))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .data import sample_config
+from .data import dictionary, generator, sample_config
 from .model import attention, bias, encode, prune_mask
 
 TRAIN_OFFSET, TEST_OFFSET = 1_000_003, 2_000_003     # data streams disjoint from training's
@@ -62,8 +62,6 @@ def probe_config(config, W: np.ndarray, n_train: int = 3000, n_test: int = 3000,
 def weights_from_projections(config, P: np.ndarray) -> np.ndarray:
     """The weights W (m, d1) of a run from its projections P = W M (m, d1), e.g. a run cached by
     :func:`imbacl.io.save_final`: W = P M^T, M the run's orthonormal dictionary (its seed)."""
-    from .data import dictionary
-    from .stream import generator
     M = dictionary(config.d1, generator(config.seed, "dictionary")).numpy().astype(np.float64)
     return np.asarray(P, dtype=np.float64) @ M.T
 

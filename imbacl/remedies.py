@@ -13,7 +13,8 @@ import torch
 
 from . import metrics
 from .config import Config, preset
-from .io import load_final
+from .io import _save, load_final
+from .probe import probe_final
 from .model import prune_mask
 from .sweep import FinalSweep, RunTable, final_projections, grid, run, run_table
 from .train import initial_projections
@@ -228,14 +229,12 @@ def probe_runs(configs, P, workers: int = 1) -> np.ndarray:
 
 
 def _probe_one(job):
-    from .probe import probe_final
     return probe_final(job[0], job[1], PROBE_N, PROBE_N)
 
 
 def save_probes(path, configs, acc) -> None:
     """Probe accuracies (runs, d) with the configs they belong to (JSON per run)."""
     import json
-    from .io import _save          # the versioned format, with provenance
     _save(path, "record", acc=np.asarray(acc, dtype=np.float64),
           configs=np.array([json.dumps(c.to_dict()) for c in configs]))
 

@@ -11,9 +11,14 @@ book and as plain text in a terminal (and in nbval's comparison, so a re-executi
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
+
+from .estimate import N_BOOT, Estimate, resamples
+from .fits import linear_fit
+from .metrics import smallest_passing
 
 def fmt(values, digits: int = 2, spread: str = "sd") -> str:
     """'mean ± sd (n=..)' of finite values; spread 'sd' or 'iqr' (median [q25, q75])."""
@@ -36,41 +41,9 @@ def fmt_censored(value, top, digits: int = 3) -> str:
 LABELS = ("holds", "holds only in a regime", "does not hold", "cannot fail here",
           "not testable at this size")
 HOLDS, REGIME, FAILS, CANNOT_FAIL, UNTESTABLE = LABELS
-N_BOOT = 2000          # [choice] bootstrap resamples: the interval ends move by < 1% beyond this
 
 
 # -- estimates with intervals ---------------------------------------------------------------
-@dataclass(frozen=True)
-class Estimate:
-    """A measured value with its 95% interval [lo, hi] and the number n of seeds (or points)
-    behind it."""
-    value: float
-    lo: float
-    hi: float
-    n: int
-    digits: int = 3
-
-    def __post_init__(self):
-        if not (self.lo <= self.value <= self.hi) and np.isfinite(self.value):
-            raise ValueError(f"Estimate value={self.value} is outside its interval "
-                             f"[{self.lo}, {self.hi}]")
-
-    def __str__(self):
-        if np.isnan(self.value):        # nothing measured (e.g. a fit with no points, no crossing)
-            return f"not resolved (n={self.n})"
-        g = lambda v: f"{v:.{self.digits}g}"
-        return f"{g(self.value)} [{g(self.lo)}, {g(self.hi)}] (n={self.n})"
-
-    def __format__(self, spec):
-        return format(str(self), spec)
-
-
-def resamples(n: int, seed: int = 0) -> np.ndarray:
-    """The seeded bootstrap resamples of ``n`` seeds, (N_BOOT, n) row indices: the one source of
-    resampling for every interval of the book (here and :func:`imbacl.fits.bootstrap_seeds`)."""
-    return np.random.default_rng(seed).integers(0, n, size=(N_BOOT, n))
-
-
 def _interval(boots, value, n, digits):
     lo, hi = np.percentile(boots, [2.5, 97.5])
     return Estimate(float(value), float(min(lo, value)), float(max(hi, value)), int(n), digits)
@@ -341,7 +314,6 @@ def trend(d, groups, transform=None, digits: int = 3, seed: int = 0) -> Estimate
     x, groups = x[keep], [groups[k] for k in keep]
     if len(groups) < 5:
         return Estimate(float("nan"), -np.inf, np.inf, len(groups), digits)
-    from .fits import linear_fit
     f = transform or (lambda v: v)
 
     def slope(means):
@@ -469,7 +441,6 @@ class VerdictTable:
         after its chapter (``results/verdicts/09_remedies.json`` for
         ``chapters/09_remedies.ipynb``): the findings page is built from these files
         (``_ext/findings.py``) and links each row to its chapter's section."""
-        import json
         from pathlib import Path
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -568,7 +539,6 @@ def bootstrap_threshold(covered, x, level: float = 0.8, digits: int = 3,
     the grid passes, the threshold is inf (censored at the grid's top); the interval's ends are
     resampled values (inverted CDF, no interpolation), so censored resamples make it infinite,
     and a lower end that is censored too is the grid's top (all it says is m* > top)."""
-    from .metrics import smallest_passing
 
     v = np.asarray(covered, dtype=float)
     if v.ndim != 2 or v.shape[1] != len(x) or len(v) < 2:

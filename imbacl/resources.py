@@ -20,6 +20,8 @@ from dataclasses import dataclass, field as _field
 
 from .config import Config
 from .errors import ConfigError, ResourceError
+from .history import log_steps
+from .stream import CHUNK_STEPS, DataStream
 
 F32, I64 = 4, 8
 ENV_VAR = "IMBACL_MAX_MEMORY"
@@ -53,10 +55,6 @@ _TRAIN_KWARGS = {"record_at", "n_snapshots", "threads", "compile", "max_batch",
 
 
 def _stream_constants():
-    try:
-        from .stream import CHUNK_STEPS, DataStream
-    except ImportError:                                  # before the stream had its own module
-        from .data import CHUNK_STEPS, DataStream
     return CHUNK_STEPS, DataStream.BLOCK_ELEMENTS
 
 
@@ -137,11 +135,7 @@ def batches(configs, max_batch: int | None = None) -> list:
 def _snapshots(T, record_at, n_snapshots) -> int:
     if record_at is not None:
         return len(set(int(s) for s in record_at))
-    try:
-        from .train import log_steps
-        return len(log_steps(T, n_snapshots))
-    except ImportError:
-        return min(max(n_snapshots, 1) + 1, T + 1)
+    return len(log_steps(T, n_snapshots))
 
 
 # Factors of each term: (field, power); "runs" is the batch size R.

@@ -17,6 +17,8 @@ import numpy as np
 from . import metrics, theory
 from .config import Config, preset
 from .io import load_record, save_record
+from .report import Regimes, Trend
+from .report import trend as report_trend
 from .sweep import RunTable, run_each
 from .train import initial_projections, train
 
@@ -368,9 +370,8 @@ def series(t: RunTable, key: str, scaling: str = "eps", rho: float = 0.3, c: int
 def trend(t: RunTable, key: str, scaling: str = "eps", rho: float = 0.3, c: int = C_WIDTH,
           log: bool = False):
     """:func:`imbacl.report.trend` of column ``key`` along d (of its log with ``log=True``)."""
-    from .report import trend as fit
     ds, groups = series(t, key, scaling, rho, c)
-    return fit(ds, groups, transform=np.log if log else None)
+    return report_trend(ds, groups, transform=np.log if log else None)
 
 
 def grid_values(t: RunTable, key: str, scaling: str = "eps", rho: float = 0.3,
@@ -388,6 +389,5 @@ def both_scalings(trends: dict, key: str, side):
     """The verdict rule of a claim measured under both frequency scalings: a
     :class:`imbacl.report.Regimes` of :class:`imbacl.report.Trend` rules, ``trends[key, "eps"]``
     and ``trends[key, "eps_d"]`` against ``side``."""
-    from .report import Regimes, Trend
     return Regimes((("eps fixed", Trend(trends[key, "eps"], side)),
                     ("eps d fixed", Trend(trends[key, "eps_d"], side))))

@@ -10,19 +10,11 @@ import math
 import numpy as np
 import torch
 
-from .data import pair_views, unpack_bits
+from .data import generator, pair_views, unpack_bits      # generator: one per run and purpose
 
 # Steps of data drawn per run at a time. A constant of the data model (not of the batch size),
 # because chunking changes the order in which a generator's numbers are used.
 CHUNK_STEPS = 16
-
-_STREAMS = {"dictionary": 0, "init": 1, "data": 2}
-
-
-def generator(seed: int, stream: str, device="cpu") -> torch.Generator:
-    """An independent generator for one purpose of one run (dictionary, init or data)."""
-    child = np.random.SeedSequence(seed).spawn(len(_STREAMS))[_STREAMS[stream]]
-    return torch.Generator(device=device).manual_seed(int(child.generate_state(1, np.uint64)[0] >> 1))
 
 
 class DataStream:

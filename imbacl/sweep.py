@@ -15,7 +15,9 @@ import numpy as np
 from . import metrics
 from .config import Config, parse_value
 from .errors import ConfigError
-from .train import History, train
+from .history import History
+from .resources import check
+from .train import train
 
 
 def grid(base: Config, seeds: int = 1, **axes) -> list:
@@ -89,7 +91,6 @@ def run(configs, executor=None, max_batch: int | None = None, **train_kwargs) ->
     """
     configs = [c for _, c in configs] if configs and isinstance(configs[0], tuple) else list(configs)
     if str(train_kwargs.get("device", "cpu")).startswith("cpu"):   # refuse before training any
-        from .resources import check
         check(configs, max_batch=max_batch, **train_kwargs)
     chunks, histories = _batches(train, configs, executor, max_batch, train_kwargs)
     index = [None] * len(configs)

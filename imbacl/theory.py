@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .data import sample_config
+from .loss import infonce
+from .model import attention, bias, encode
+
 
 def _loglog(d):
     return np.log(np.log(d))
@@ -166,9 +170,6 @@ def loss_floor(config, n_samples: int = 65536, seed: int = 0, alphas=None) -> di
     """
     import torch
 
-    from .data import sample_config
-    from .loss import infonce
-    from .model import attention, bias, encode
 
     K = config.batch
     n_batches = int(n_samples) // K

@@ -6,21 +6,23 @@ directions at chosen steps, enough to draw every chapter without retraining.
 """
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from .config import Config
-from .data import dictionary
+from .data import dictionary, generator
 from .errors import ConfigError, NonFiniteError
-from .loss import loss_and_grad
-from .model import attention, bias, init_weights, prune_mask
-from .stream import DataStream, generator
+from .fast import compiled_steps
+from .history import History, log_steps
+from .loss import objective, run_bias, update
+from .model import attention, init_weights
+from .resources import check
+from .stream import DataStream
 
-import os
-
+#: the trainer's torch CPU thread count unless ``IMBACL_THREADS`` says otherwise
 DEFAULT_THREADS = 2
 
 
@@ -34,51 +36,6 @@ def default_threads() -> int:
     if not value.isdigit() or int(value) < 1:
         raise ConfigError(f"IMBACL_THREADS={value!r}: a positive whole number of threads")
     return int(value)
-
-
-def log_steps(steps: int, n: int = 100) -> np.ndarray:
-    """About n log-spaced steps in [0, steps], always including 0 and the last step."""
-    inner = np.geomspace(1, max(steps, 1), num=max(n - 1, 1)).round().astype(int)
-    return np.unique(np.concatenate([[0], inner, [steps]]))
-
-
-@dataclass
-class History:
-    """What training recorded, for R runs at S snapshot steps.
-
-    P[r, s, i, j] = <w_i, M_j> at step steps[s] (j over all d1 directions; j < d are features);
-    norms[r, s, i] = ||w_i||; bias[r, s, i] = b_i; loss[r, t] at every step t = 0..T.
-    """
-    configs: list
-    steps: np.ndarray            # (S,)
-    P: np.ndarray                # (R, S, m, d1)
-    norms: np.ndarray            # (R, S, m)
-    bias: np.ndarray             # (R, S, m)
-    loss: np.ndarray             # (R, T + 1)
-    M: np.ndarray                # (R, d1, d1) dictionaries, columns are atoms
-    meta: dict = field(default_factory=dict)
-
-    def __len__(self):
-        return len(self.configs)
-
-    @property
-    def W(self) -> np.ndarray:
-        """Final weights (R, m, d1), recovered as P M^T (M is orthogonal)."""
-        return self.P[:, -1] @ np.swapaxes(self.M, 1, 2)
-
-    def run(self, r: int) -> "History":
-        """The history of run r alone (R = 1)."""
-        return History([self.configs[r]], self.steps, self.P[r:r + 1], self.norms[r:r + 1],
-                       self.bias[r:r + 1], self.loss[r:r + 1], self.M[r:r + 1], dict(self.meta))
-
-    def at(self, step: int) -> int:
-        """Index of the snapshot nearest to ``step``."""
-        return int(np.abs(self.steps - step).argmin())
-
-    def save(self, path):
-        """Write to ``path`` (``imbacl.io.save_history``; read back with ``imbacl.io.load_history``)."""
-        from .io import save_history
-        save_history(self, path)
 
 
 def train(configs, record_at=None, n_snapshots: int = 100, progress: bool = False,
@@ -115,7 +72,6 @@ def train(configs, record_at=None, n_snapshots: int = 100, progress: bool = Fals
         raise ConfigError(f"record_at={record.tolist()} is invalid: steps must lie in [0, {T}]",
                           "record_at", record.tolist(), f"steps in [0, {T}]")
     if torch.device(device).type == "cpu":
-        from .resources import check
         check(configs, record_at=record_at, n_snapshots=n_snapshots, threads=threads,
               compile=compile)
     old_threads = torch.get_num_threads()
@@ -143,7 +99,6 @@ def _train(configs, record, progress, device, workers, compile):
                      for c in configs])
     p = run_params(configs, M, device)
     if compile:
-        from .fast import compiled_steps
         steps = compiled_steps(configs, M, p, device, workers)
     else:
         steps = plain_steps(configs, M, p, device, workers)
@@ -212,7 +167,7 @@ def _loop(configs, record, progress, M, W, p, step, device):
         losses[:, t] = loss.cpu()
         if snap < S and record[snap] == t:
             P[:, snap] = (W @ M).cpu()
-            norms[:, snap], biases[:, snap] = W.norm(dim=-1).cpu(), _bias(W, p).cpu()
+            norms[:, snap], biases[:, snap] = W.norm(dim=-1).cpu(), run_bias(W, p).cpu()
             snap += 1
         W = new_W
         if bar is not None:
@@ -221,22 +176,6 @@ def _loop(configs, record, progress, M, W, p, step, device):
         bar.close()
     return History(configs, record, P.numpy(), norms.numpy(), biases.numpy(), losses.numpy(),
                    M.cpu().numpy(), {"device": str(device)})
-
-
-def _bias(W, p):
-    return bias(W, p["sigma"], p["d"], p["c_b"])
-
-
-def objective(W, A1, A2, weights, p):
-    """Loss (R,) and gradient at W of the views A1, A2: the bias rule, pruning, InfoNCE."""
-    keep = None if p["prune"] is None else prune_mask(W, p["prune"])
-    return loss_and_grad(W, A1, A2, _bias(W, p), p["tau"], p["lam"], keep, weights, p["gamma"],
-                         p["prune_grad"])
-
-
-def update(W, grad, p):
-    # grad includes lam W: W <- (1 - eta lam) W - eta grad L_hat
-    return W - p["lr"].reshape(-1, 1, 1) * grad
 
 
 def _progress(total, progress):

@@ -173,7 +173,7 @@ def test_results_files_name_their_format_and_refuse_others(tmp_path):
         assert str(z["format"]) == "imbacl/final" and int(z["format_version"]) == io.FORMAT_VERSION
         assert str(z["imbacl_version"]) == imbacl.__version__
         arrays = dict(z)
-    res.histories[0].save(tmp_path / "h.npz")
+    io.save_history(res.histories[0], tmp_path / "h.npz")
     with pytest.raises(imbacl.ResultsFileError, match="h.npz: holds 'imbacl/history', not 'imbacl/final'"):
         io.load_final(tmp_path / "h.npz")
     np.savez(tmp_path / "new.npz", **dict(arrays, format_version=np.array(io.FORMAT_VERSION + 1)))

@@ -71,7 +71,7 @@ def test_mixed_shapes_are_refused():
 
 def test_save_load_roundtrip(tmp_path, smoke_batch):
     _, h = smoke_batch
-    h.save(tmp_path / "h.npz")
+    imbacl.io.save_history(h, tmp_path / "h.npz")
     back = imbacl.io.load_history(tmp_path / "h.npz")
     assert back.configs == h.configs and np.array_equal(back.P, h.P)
 
