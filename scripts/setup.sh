@@ -11,8 +11,10 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; th
   exit 1
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -r requirements.txt
+# --retries 1: requirements.txt names PyTorch's CPU wheel index; where it cannot be reached,
+# pip's default 5 retries would cost about 8 s for every package (1 retry: well under a second)
+.venv/bin/python -m pip install -q --retries 1 --upgrade pip
+.venv/bin/python -m pip install -q --retries 1 -r requirements.txt
 .venv/bin/python -m pip install -q --no-deps -e .
 .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 bash scripts/fetch_assets.sh

@@ -1,0 +1,29 @@
+"""The house: one source for the version, a licence, a README for users."""
+import importlib.metadata
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+import imbacl
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_one_version_everywhere():
+    v = imbacl.__version__
+    assert importlib.metadata.version("imbacl") == v
+    out = subprocess.run([sys.executable, "-m", "imbacl", "--version"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.stdout.strip() == f"imbacl {v}"
+    assert str(yaml.safe_load((ROOT / "CITATION.cff").read_text())["version"]) == v
+    assert "version =" not in (ROOT / "pyproject.toml").read_text().split("[tool.setuptools")[0]
+
+
+def test_licence_and_readme():
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    readme = (ROOT / "README.md").read_text().splitlines()
+    assert len(readme) <= 150, f"README.md has {len(readme)} lines (at most 150: a page for users)"
+    assert sum(line.startswith("```bash") for line in readme) >= 2
+    assert not any(line.startswith("| R | how |") for line in readme)   # no benchmark table
