@@ -182,16 +182,6 @@ def test_lam_eps_plane_draws_the_theory_threshold():
     assert len(fig2.axes) == 1
 
 
-def test_only_widget_cells_ignore_their_output():
-    """nbval ignores the output of widget cells only; every other output is compared."""
-    import nbformat
-    from pathlib import Path
-    for path in sorted((Path(__file__).resolve().parents[1] / "chapters").glob("*.ipynb")):
-        for cell in nbformat.read(path, as_version=4).cells:
-            if "nbval-ignore-output" in cell.get("metadata", {}).get("tags", []):
-                assert "widgets." in cell.source, f"{path.name}: a non-widget cell ignores output"
-
-
 def test_remedy_explorer_runs_pairs_and_reports_coverage():
     from imbacl import metrics, preset, widgets
     ex = widgets.RemedyExplorer(base=preset("smoke"), progress=False, steps=200, seeds=1)
