@@ -26,7 +26,7 @@ import torch
 from .data import pair_views, unpack_bits
 from .errors import CompileError
 from .stream import DataStream
-from .loss import objective, update
+from .loss import RunParams, objective, update
 
 # Compiled versions kept per process: one per shape, remedy in use and thread count, which a
 # long session or a large sweep can run to; torch's default (8) would stop it.
@@ -42,18 +42,19 @@ _COMPILED = None
 
 @contextmanager
 def compiled_steps(configs, M, p, device="cpu", workers=1):
-    """A step function ``step(W) -> (loss, new W)`` for the trainer's loop, each call one run of
+    """A step function ``step(W, t) -> (loss, new W)`` for the trainer's loop, each call one run of
     the compiled step on the stream's next draws; the stream is closed on exit."""
     from torch._dynamo import config as dynamo_config
     stream = draw_stream(configs, M, device, workers)
     compiled, first = _compiled_step(), [True]
 
-    def step(W):
-        draws = stream.next_draws()
+    def step(W, t):
+        # the step as a tensor: a Python int would be a constant of the graph (a recompile a step)
+        draws = (*stream.next_draws(), p, torch.tensor(t))
         if first[0]:
             first[0] = False
-            return _first_call(compiled, W, draws, p)
-        return compiled(W, *draws, p)
+            return _first_call(compiled, W, draws)
+        return compiled(W, *draws)
 
     try:
         with dynamo_config.patch(recompile_limit=RECOMPILE_LIMIT):
@@ -70,11 +71,11 @@ def draw_stream(configs, M, device="cpu", workers=1) -> DataStream:
     return DataStream(configs, M, device=device, workers=workers, draw=draw)
 
 
-def fused_step(W, u, xi, words, weights, p):
+def fused_step(W, u, xi, words, weights, p: RunParams, t):
     """One whole step from the raw draws (data, attention, loss, update), for torch.compile."""
-    V1, V2 = pair_views(u, xi, unpack_bits(words, W.shape[-1]), p["eps"], p["M"], p["sigma"])
-    A1, A2 = attention_fused(V1, p["attention"]), attention_fused(V2, p["attention"])
-    loss, grad = objective(W, A1, A2, weights, p)
+    V1, V2 = pair_views(u, xi, unpack_bits(words, W.shape[-1]), p.eps, p.M, p.sigma)
+    A1, A2 = attention_fused(V1, p.attention), attention_fused(V2, p.attention)
+    loss, grad = objective(W, A1, A2, weights, p, t)
     return loss, update(W, grad, p)
 
 
@@ -103,13 +104,13 @@ def attention_fused(X: torch.Tensor, mode: str = "identity") -> torch.Tensor:
 
 
 
-def _first_call(compiled, W, draws, p):
+def _first_call(compiled, W, draws):
     """The call that compiles: quiet about inductor's own deprecation warnings, and a failure
     named as the option's, in one line, not as a traceback from deep in inductor."""
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=FutureWarning, module="torch")
-            return compiled(W, *draws, p)
+            return compiled(W, *draws)
     except Exception as e:
         inner = getattr(e, "inner_exception", e)        # torch wraps the backend's own error
         name = type(inner).__name__
@@ -130,17 +131,18 @@ def _compiled_step():
     return lambda W, *draws: in_groups(_COMPILED, W, *draws)
 
 
-def in_groups(step, W, u, xi, words, weights, p):
+def in_groups(step, W, u, xi, words, weights, p: RunParams, t):
     """``step`` on groups of COMPILED_GROUP runs (the last one smaller), so that every R reuses
     the one compiled group shape, with the results concatenated back. Every tensor in ``p`` has
     the run axis first."""
     R = W.shape[0]
     if R <= COMPILED_GROUP or W.device.type != "cpu":
-        return step(W, u, xi, words, weights, p)
+        return step(W, u, xi, words, weights, p, t)
     out = []
     for g in (slice(s, s + COMPILED_GROUP) for s in range(0, R, COMPILED_GROUP)):
-        q = {k: v[g] if isinstance(v, torch.Tensor) else v for k, v in p.items()}
-        out.append(step(W[g], u[g], xi[g], words[g], None if weights is None else weights[g], q))
+        q = p._replace(**{k: v[g] for k, v in p._asdict().items() if isinstance(v, torch.Tensor)})
+        out.append(step(W[g], u[g], xi[g], words[g], None if weights is None else weights[g], q,
+                        t))
     return torch.cat([loss for loss, _ in out]), torch.cat([W_g for _, W_g in out])
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from .estimate import Estimate, resamples
 from .metrics import crossing
-from .theory import _loglog
+from .theory import lam_threshold, stage1_inverse, stage1_inverse_linear
 
 
 def linear_fit(x, y) -> dict:
@@ -97,7 +97,7 @@ def fit_lam_threshold(eps, lam_star, d) -> dict:
     eps, lam_star = _positive(eps, lam_star)
     if len(eps) < 2:
         raise ValueError(f"a fit needs at least two finite points with different x (got {len(eps)})")
-    x = eps * _loglog(d) / d
+    x = lam_threshold(eps, d)
     logC = float(np.mean(np.log(lam_star) - np.log(x)))
     rms_line = float(np.sqrt(np.mean((np.log(lam_star) - logC - np.log(x)) ** 2)))
     pw = fit_power_law(eps, lam_star)
@@ -128,7 +128,7 @@ def stage1_C_z(rate, eps, lr, lam, d, offset=None) -> dict:
     arrays = [a.ravel() for a in np.broadcast_arrays(*arrays)]
     ok = np.isfinite(arrays[0]) & np.isfinite(arrays[1])
     rate, eps, lam, *off = (a[ok] for a in arrays)
-    y = (np.exp(rate) - 1 + lr * lam) / (lr * _loglog(d) / d)
+    y = stage1_inverse(rate, lr, lam, d)
     C0 = float((eps * y).sum() / (eps * eps).sum())
     rms = lambda r: float(np.sqrt(np.mean(r ** 2)))
     free = linear_fit(eps, y)
@@ -145,8 +145,9 @@ def C_z_from_slope(slope, lr, d):
     """C_z from a slope already fitted (the per-step log-growth against eps_j), by the
     linearised factor: log(1 - eta lam + eta eps_j C_z loglog d / d) is about
     ``eta eps_j C_z loglog d / d - eta lam``, so ``C_z = slope d / (eta loglog d)``. A
-    conversion, not a second estimator: :func:`stage1_C_z` fits the exact factor."""
-    return np.asarray(slope) * d / (lr * _loglog(d))
+    conversion, not a second estimator: :func:`stage1_C_z` fits the exact factor
+    (:func:`imbacl.theory.stage1_inverse_linear` with lam = 0, eps = 1)."""
+    return stage1_inverse_linear(np.asarray(slope), lr, 0.0, d)
 
 
 def zero_crossing(x, y) -> dict:

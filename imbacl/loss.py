@@ -6,6 +6,8 @@ plus (lam/2) ||W||_F^2.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 from .model import bias, brelu_, encode, preactivations, prune_mask
@@ -110,18 +112,44 @@ def gradient_check(seed: int = 0, R: int = 2, K: int = 6, L: int = 3, d1: int = 
             "grad_vs_finite_diff": rel(grad, fd)}
 
 
-def objective(W, A1, A2, weights, p):
-    """Loss (R,) and gradient at W of the views A1, A2: the bias rule, pruning, InfoNCE."""
-    keep = None if p["prune"] is None else prune_mask(W, p["prune"])
-    return loss_and_grad(W, A1, A2, run_bias(W, p), p["tau"], p["lam"], keep, weights, p["gamma"],
-                         p["prune_grad"])
+class RunParams(NamedTuple):
+    """What a training step needs besides W and the views, for a batch of R runs: per-run
+    tensors (run axis first) and settings the batch shares. Immutable, and the compiled step's
+    argument, so that a new batch of the same shape reuses the compiled code (captured tensors
+    would not). Made by :func:`imbacl.train.run_params`."""
+    lr: torch.Tensor                    # (R,) learning rate eta
+    lam: torch.Tensor                   # (R,) weight decay
+    tau: torch.Tensor                   # (R,) InfoNCE temperature
+    sigma: torch.Tensor                 # (R,) token noise (the bias rule and the compiled data)
+    c_b: torch.Tensor                   # (R,) the bias rule's constant
+    eps: torch.Tensor                   # (R, d) feature frequencies (the compiled data)
+    M: torch.Tensor                     # (R, d1, d) dictionaries (the compiled data)
+    d: int
+    attention: str
+    prune_frac: torch.Tensor | None     # (R,) share of neurons masked; None: no run prunes
+    prune_start: torch.Tensor           # (R,) first step of the mask
+    prune_grad: str
+    gamma: torch.Tensor | None          # (R,) focal exponent; None: no run uses focal
 
 
-def run_bias(W, p):
+def pruned_share(p: RunParams, t) -> torch.Tensor:
+    """The share of neurons each run masks at step ``t``: prune_frac from prune_start on."""
+    return p.prune_frac * (p.prune_start <= t)
+
+
+def objective(W, A1, A2, weights, p: RunParams, t):
+    """Loss (R,) and gradient at W of the views A1, A2 at step t: the bias rule, pruning,
+    InfoNCE."""
+    keep = None if p.prune_frac is None else prune_mask(W, pruned_share(p, t))
+    return loss_and_grad(W, A1, A2, run_bias(W, p), p.tau, p.lam, keep, weights, p.gamma,
+                         p.prune_grad)
+
+
+def run_bias(W, p: RunParams):
     """The bias rule (``imbacl.model.bias``) with each run's settings from the step's params."""
-    return bias(W, p["sigma"], p["d"], p["c_b"])
+    return bias(W, p.sigma, p.d, p.c_b)
 
 
-def update(W, grad, p):
+def update(W, grad, p: RunParams):
     # grad includes lam W: W <- (1 - eta lam) W - eta grad L_hat
-    return W - p["lr"].reshape(-1, 1, 1) * grad
+    return W - p.lr.reshape(-1, 1, 1) * grad

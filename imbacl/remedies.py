@@ -125,7 +125,7 @@ def arm_table(final: FinalSweep, labels: dict | None = None, probes: dict | None
     # [choice] the summary reads the neurons the final forward pass keeps (all without pruning)
     kept = [p[kept_neurons(p, c.prune_frac)] for c, p in zip(final.configs, final.P)]
     t = run_table(final.configs, [{**extra, **o} for o in final.overrides], kept, fields=fields)
-    t.add("rho", [round(c.eps_min / c.eps_max, 6) for c in final.configs], label=True)
+    t.add("rho", [round(c.rho, 6) for c in final.configs], label=True)
     t.add("arm", [arm_name(c) for c in final.configs], label=True)
     per_run = [pruning_measures(c, p) for c, p in zip(final.configs, final.P)]
     for key in per_run[0] if per_run else ():
@@ -213,7 +213,7 @@ def to_probe(final: FinalSweep) -> list:
     fields = ("prune_frac", "prune_grad", "prune_start", "reweight", "resample", "tau")
     wanted = [{f: getattr(plain, f) for f in fields} | arm for arm in PROBE_ARMS]
     return [i for i, c in enumerate(final.configs)
-            if round(c.eps_min / c.eps_max, 6) == PROBE_RHO
+            if round(c.rho, 6) == PROBE_RHO
             and any(all(getattr(c, f) == v for f, v in w.items()) for w in wanted)]
 
 

@@ -481,6 +481,13 @@ def glue(name: str, value, digits: int | None = None) -> None:
     _glue(name, value, display=False)
 
 
+def glue_all(prefix: str, values: dict, digits: int | None = None) -> None:
+    """:func:`glue` every ``name: value`` of ``values`` as ``prefix + name`` (one call per
+    paragraph of glued numbers instead of one line each)."""
+    for name, value in values.items():
+        glue(prefix + name, value, digits)
+
+
 class SweepTable:
     """Mean ± sd over seeds of several quantities along one sweep axis; Markdown in the book,
     aligned plain text in a terminal (and in nbval's comparison)."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field as _field
 from .config import Config
 from .errors import ConfigError, ResourceError
 from .history import log_steps
-from .stream import CHUNK_STEPS, DataStream
+from .stream import CHUNK_STEPS, DataStream, block_steps
 
 F32, I64 = 4, 8
 ENV_VAR = "IMBACL_MAX_MEMORY"
@@ -29,7 +29,7 @@ ENV_VAR = "IMBACL_MAX_MEMORY"
 # Measured speed of the default path, for the expected time of a dry run. On this project's
 # 2-core development machine (torch 2.13 CPU build, threads=2, other jobs running at times): the
 # figure1 preset, 8 runs as one batch, 200 steps, took 0.71 to 1.03 s (3.5 to 5.1 ms per step,
-# 1570 to 2260 figure1 run-steps/s; widgets.RATE says 2000); the smoke preset, 1 run, 0.75 to
+# 1570 to 2260 figure1 run-steps/s); the smoke preset, 1 run, 0.75 to
 # 0.95 ms per step, nearly all of it the fixed cost of a step (Python and dispatch). So a step
 # of R runs is counted as STEP_SECONDS + R * work / (FIGURE1_WORK * RATE), with work =
 # m * d1 * batch * seq_len, which a run-step's time scales with roughly; both constants are
@@ -52,10 +52,6 @@ COMPILE_BYTES = 256 << 20
 _OVERHEADS = ("runtime", "compiler")
 _TRAIN_KWARGS = {"record_at", "n_snapshots", "threads", "compile", "max_batch",
                  "progress", "device", "executor"}
-
-
-def _stream_constants():
-    return CHUNK_STEPS, DataStream.BLOCK_ELEMENTS
 
 
 @dataclass(frozen=True)
@@ -170,7 +166,6 @@ def _driver(term, c, R, S):
 
 def _batch(batch, record_at, n_snapshots, threads, compile):
     """(peak bytes, breakdown, driver field, its value) of one batch."""
-    chunk, block_elements = _stream_constants()
     c, R = batch[0], len(batch)
     K, L, d, d1, m, T = c.batch, c.seq_len, c.d, c.d1, c.m, c.steps
     n_words = (d1 + 31) // 32
@@ -181,16 +176,14 @@ def _batch(batch, record_at, n_snapshots, threads, compile):
         "weights": 6 * R * m * d1 * F32,
         "snapshots": R * S * (m * d1 + 2 * m) * F32,             # P, norms, bias
         "loss history": R * (T + 1) * F32,
-        "data buffers": R * chunk * K * L * ((d + d1) * F32 + n_words * I64),
+        "data buffers": R * CHUNK_STEPS * K * L * ((d + d1) * F32 + n_words * I64),
         "runtime": RUNTIME_BYTES,
     }
     if compile:
         persistent["compiler"] = COMPILE_BYTES
     # the block of views: `block` steps of all runs at a time, about BLOCK_ELEMENTS per view
     per_step = R * K * L * d1
-    block = max(1, min(chunk, block_elements // per_step))
-    while chunk % block:
-        block -= 1
+    block = block_steps(per_step, DataStream.BLOCK_ELEMENTS)
     E = block * per_step
     persistent["views"] = 2 * E * F32                           # the block kept: both views
     attn = block * R * K * L * L * F32 if c.attention == "identity" else 0
@@ -210,7 +203,7 @@ def _batch(batch, record_at, n_snapshots, threads, compile):
         top = sorted((math.ceil(x.resample) for x in resampled), reverse=True)[:at_once]
         n_minority = d - c.n_majority
         per_seq = L * ((d + d1) * F32 + n_words * I64 + 5 * n_minority) + 40
-        breakdown["re-sampling pool"] = sum(2 * r * chunk * K for r in top) * per_seq
+        breakdown["re-sampling pool"] = sum(2 * r * CHUNK_STEPS * K for r in top) * per_seq
     train_bytes = sum(breakdown.values())
     # building the dictionaries: the last run's float64 QR (the Gaussian matrix, Q, R, the
     # sign-corrected Q) beside the R - 1 already built, or all R stacked beside their list
@@ -242,8 +235,7 @@ def estimate(configs, record_at=None, n_snapshots: int = 100, threads: int | Non
     for b in groups:
         c, R = b[0], len(b)
         run_steps += R * (c.steps + 1)
-        seconds += (c.steps + 1) * (STEP_SECONDS
-                                    + R * c.m * c.d1 * c.batch * c.seq_len / FIGURE1_WORK / RATE)
+        seconds += (c.steps + 1) * (STEP_SECONDS + R * work(c) / FIGURE1_WORK / RATE)
         got = _batch(b, record_at, n_snapshots, threads, compile)
         if peak is None or got[0] > peak[0]:
             peak = got
@@ -255,8 +247,18 @@ def rate(config: Config | None = None, runs: int = 8) -> float:
     """Expected run-steps per second of ``runs`` runs of ``config``'s shape trained as one batch
     (default: the figure1 preset), from ``RATE`` and ``STEP_SECONDS``."""
     c = Config() if config is None else config
-    per_step = STEP_SECONDS + runs * c.m * c.d1 * c.batch * c.seq_len / FIGURE1_WORK / RATE
-    return runs / per_step
+    return runs / (STEP_SECONDS + runs * work(c) / FIGURE1_WORK / RATE)
+
+
+def work(c: Config) -> int:
+    """The work of one run-step, m d1 K L: what a run-step's time scales with (roughly)."""
+    return c.m * c.d1 * c.batch * c.seq_len
+
+
+def cost(configs) -> float:
+    """The work of training ``configs`` in figure1 run-steps: sum of steps * :func:`work` over
+    figure1's (the explorers' budget unit; seconds = cost / RATE)."""
+    return sum(c.steps * work(c) for c in configs) / FIGURE1_WORK
 
 
 # -- the memory available ---------------------------------------------------------------------

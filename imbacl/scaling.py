@@ -1,7 +1,8 @@
 """Scaling in d (the scaling chapter): the theory's sizes carried from d = 9 to larger d, the
 cached sweeps that train them, and the compact record each run leaves.
 
-How every parameter moves with d is decided once, in :func:`config`; the chapter prints it.
+How every parameter moves with d is decided once, in :func:`config` (on
+:func:`imbacl.theory.scale_to_d`, the book's one rule for carrying a size); the chapter prints it.
 At these sizes a run's full history is too large to commit (at d = 64, one snapshot of P is
 625 x 512 numbers), so each run is cached as a :func:`record`: the time series the stage
 measurements need at <= 20 snapshots, and its final projections onto the features.
@@ -70,14 +71,10 @@ def config(d: int, rho: float, scaling: str = "eps", c: int = C_WIDTH, seed: int
         raise ValueError(f"scaling={scaling!r} is invalid: must be one of {', '.join(SCALINGS)}")
     if d < 3:
         raise ValueError(f"d={d} is invalid: the scalings need d >= 3 (loglog d > 0)")
-    base = preset("theory")
+    base = preset("theory").replace(d1=c * D_REF)
     eps_max = base.eps_max if scaling == "eps" else float(f"{base.eps_max * D_REF / d:.4g}")
-    lam = base.lam * theory.lam_threshold(eps_max, d) / theory.lam_threshold(base.eps_max, D_REF)
-    cfg = base.replace(d=d, d1=c * d, m=int(round(d ** theory.C_m(base.m, D_REF))),
-                       n_majority=int(round(base.n_majority * d / D_REF)), eps_max=eps_max,
-                       eps_min=float(f"{rho * eps_max:.4g}"),
-                       tau=float(f"{base.tau * math.log(d) / math.log(D_REF):.4g}"),
-                       lam=float(f"{lam:.3g}"), seed=seed, steps=1)
+    cfg = theory.scale_to_d(base, d, D_REF, eps_max=eps_max, rho=rho, scale_tau=True)
+    cfg = cfg.replace(seed=seed)
     T2 = predicted_ends(cfg)[1]
     return cfg.replace(steps=max(MIN_STEPS, int(round(STAGE_MULT * T2 / 100)) * 100))
 
@@ -270,9 +267,8 @@ def run_measures(c: Config, rec: dict) -> dict:
     freqs, steps = np.asarray(c.freqs), rec["steps"]
     T1 = metrics.crossing(steps[1:], rec["phi"][1:], 0.5, log=True)
     rate = rates(steps, rec["colnorm"], growth_window(c, T1 if np.isfinite(T1) else np.inf))
-    ll = math.log(math.log(c.d))
     # (rate / eta + lam) d / (eps_j loglog d): Theorem 3.1's C_z, constant in d if it holds
-    cz = (rate / c.lr + c.lam) * c.d / (freqs * ll)
+    cz = theory.stage1_inverse_linear(rate, c.lr, c.lam, c.d, freqs)
     r_maj, r_min = rate[maj].mean(), rate[mino].mean()
     e_maj, e_min = c.eps_max, c.eps_min
     eps0 = e_maj - r_maj * (e_maj - e_min) / (r_maj - r_min) if e_min < e_maj else np.nan
@@ -331,7 +327,7 @@ def ratio(c: Config) -> float:
     """rho = eps_min / eps_max of a run, to 3 significant digits: the grid value it was
     configured with (eps_min is stored to 4 digits, so at d = 16 with eps d fixed the exact
     ratio is 0.3001)."""
-    return float(f"{c.eps_min / c.eps_max:.3g}")
+    return float(f"{c.rho:.3g}")
 
 
 def step_flops(c: Config) -> float:

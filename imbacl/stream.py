@@ -17,6 +17,15 @@ from .data import generator, pair_views, unpack_bits      # generator: one per r
 CHUNK_STEPS = 16
 
 
+def block_steps(per_step: int, block_elements: int) -> int:
+    """Steps of all runs made at a time: as many as fit ``block_elements`` elements of one
+    view (``per_step`` = R K L d1 per step), at least 1, and a divisor of CHUNK_STEPS."""
+    block = max(1, min(CHUNK_STEPS, block_elements // per_step))
+    while CHUNK_STEPS % block:
+        block -= 1
+    return block
+
+
 class DataStream:
     """Positive pairs for R runs, one step at a time, each run from its own generator.
 
@@ -55,9 +64,7 @@ class DataStream:
         self.xi = torch.empty(*shape, self.d1, device=device)
         self.words = torch.empty(*shape, n_words, dtype=torch.int64, device=device)
         per_step = R * self.K * self.L * self.d1
-        self.block = max(1, min(CHUNK_STEPS, self.BLOCK_ELEMENTS // per_step))
-        while CHUNK_STEPS % self.block:
-            self.block -= 1
+        self.block = block_steps(per_step, self.BLOCK_ELEMENTS)
         self._pool = None
         if workers > 1 and R > 1 and device == "cpu":
             from concurrent.futures import ThreadPoolExecutor

@@ -333,7 +333,7 @@ def label_arms(finals, arms: dict, base: Config, rhos) -> "FinalSweep":
             for k, (name, over) in enumerate(arms.items()):
                 want = base.replace(**over)
                 if all(getattr(c, x) == getattr(want, x) for x in REMEDY_FIELDS):
-                    rho = round(c.eps_min / c.eps_max, 6)
+                    rho = round(c.rho, 6)
                     key = (rho, name, c.seed)
                     if rho in rhos and key not in seen:
                         seen.add(key)

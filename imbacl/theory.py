@@ -22,6 +22,20 @@ def stage1_factor(eps, lr, lam, d, C_z=1.0):
     return 1 - lr * lam + lr * np.asarray(eps) * C_z * _loglog(d) / d
 
 
+def stage1_inverse(rate, lr, lam, d):
+    """C_z eps_j from a per-step log-growth ``rate = log(stage1_factor)``: the exact inverse of
+    :func:`stage1_factor`, ``(exp(rate) - 1 + eta lam) / (eta loglog d / d)``."""
+    return (np.exp(rate) - 1 + lr * lam) / (lr * _loglog(d) / d)
+
+
+def stage1_inverse_linear(rate, lr, lam, d, eps=1.0):
+    """C_z from a per-step log-growth ``rate`` of a feature of frequency ``eps``, by the
+    linearised factor: log(1 - eta lam + eta eps C_z loglog d / d) is about
+    ``eta eps C_z loglog d / d - eta lam``, so ``C_z = (rate / eta + lam) d / (eps loglog d)``.
+    With ``lam = 0`` and ``eps = 1`` it turns a slope of the rate against eps into C_z."""
+    return (rate / lr + lam) * d / (eps * _loglog(d))
+
+
 def lam_threshold(eps, d, C_z=1.0):
     """The lam at which feature eps stops growing in Stage 1 (factor = 1): eps C_z loglog d / d."""
     return np.asarray(eps) * C_z * _loglog(d) / d
@@ -115,27 +129,39 @@ def lucky_init_expected(m, d, ratio, gamma=0.0):
 
 
 # -- carrying a config along the theory's scalings -------------------------------------------
-def scale_to_d(base, d: int, d_ref: int = 9):
-    """``base`` (set at d_ref features) carried to d features along the paper's scalings:
-    m = round(d^C_m) with C_m = log(base.m) / log(d_ref) fixed; d1 = (base.d1 / d_ref) d;
-    n_majority = round(base.n_majority d / d_ref); steps proportional to the d-dependence of
-    the theory's T2, d log d / loglog d (rounded to 100); lam proportional to the theory's
-    Stage-1 threshold, loglog d / d (3 significant digits), so every d sits at the same place
-    relative to it. Frequencies, tau, sigma, lr and the rest are kept."""
+def scale_to_d(base, d: int, d_ref: int = 9, eps_max: float | None = None,
+               rho: float | None = None, scale_tau: bool = False):
+    """``base`` (set at d_ref features) carried to d features along the paper's scalings: the
+    one rule every chapter that changes d uses (the ratio chapter directly, the scaling
+    chapter through :func:`imbacl.scaling.config`).
+
+    - m = round(d^C_m) with C_m = log(base.m) / log(d_ref) fixed; d1 = (base.d1 / d_ref) d;
+      n_majority = round(base.n_majority d / d_ref);
+    - eps_max as given (default: base's), eps_min = rho eps_max to 4 digits when ``eps_max``
+      or ``rho`` is given (default rho: base's), else base's frequencies;
+    - lam a fixed share of the Stage-1 threshold of the majority frequency,
+      lam_T(eps_max, d) = eps_max loglog d / d (3 significant digits), so every d sits at the
+      same place relative to it;
+    - tau times log d / log d_ref (4 digits) with ``scale_tau`` (a polylog(d) of degree one);
+    - steps proportional to the d-dependence of the theory's T2, d log d / loglog d (rounded to
+      100). Sigma, lr and the rest are kept."""
     def t_shape(x):
         return x * np.log(x) / np.log(np.log(x))
 
-    def lam_shape(x):
-        return np.log(np.log(x)) / x
-
     if d < 3:
         raise ValueError(f"d={d} is invalid: scale_to_d needs d >= 3 (loglog d > 0)")
-    C_m = np.log(base.m) / np.log(d_ref)
-    lam = float(f"{base.lam * lam_shape(d) / lam_shape(d_ref):.3g}")
-    return base.replace(d=d, d1=int(round(base.d1 / d_ref * d)), m=int(round(d ** C_m)),
+    freqs = {}
+    if eps_max is not None or rho is not None:
+        eps_max = base.eps_max if eps_max is None else eps_max
+        rho = base.rho if rho is None else rho
+        freqs = {"eps_max": eps_max, "eps_min": float(f"{rho * eps_max:.4g}")}
+    lam = base.lam * lam_threshold(freqs.get("eps_max", base.eps_max), d) / lam_threshold(
+        base.eps_max, d_ref)
+    tau = float(f"{base.tau * np.log(d) / np.log(d_ref):.4g}") if scale_tau else base.tau
+    return base.replace(d=d, d1=int(round(base.d1 / d_ref * d)), m=int(round(d ** C_m(base.m, d_ref))),
                         n_majority=int(round(base.n_majority * d / d_ref)),
                         steps=int(round(base.steps * t_shape(d) / t_shape(d_ref) / 100) * 100),
-                        lam=lam)
+                        lam=float(f"{lam:.3g}"), tau=tau, **freqs)
 
 
 # -- the loss an ideal encoder reaches ------------------------------------------------------

@@ -17,7 +17,7 @@ from .data import dictionary, generator
 from .errors import ConfigError, NonFiniteError
 from .fast import compiled_steps
 from .history import History, log_steps
-from .loss import objective, run_bias, update
+from .loss import RunParams, objective, run_bias, update
 from .model import attention, init_weights
 from .resources import check
 from .stream import DataStream
@@ -108,14 +108,14 @@ def _train(configs, record, progress, device, workers, compile):
 
 @contextmanager
 def plain_steps(configs, M, p, device="cpu", workers=1):
-    """The default step function ``step(W) -> (loss, new W)`` on the stream's next views."""
+    """The default step function ``step(W, t) -> (loss, new W)`` on the stream's next views."""
     mode = configs[0].attention
     stream = DataStream(configs, M, transform=lambda X: attention(X, mode), device=device,
                         workers=workers)
 
-    def step(W):
+    def step(W, t):
         A1, A2, weights = stream.next()
-        loss, grad = objective(W, A1, A2, weights, p)
+        loss, grad = objective(W, A1, A2, weights, p, t)
         return loss, update(W, grad, p)
 
     try:
@@ -124,21 +124,20 @@ def plain_steps(configs, M, p, device="cpu", workers=1):
         stream.close()
 
 
-def run_params(configs, M, device) -> dict:
-    """The per-run tensors (run axis first) and fixed settings a step needs, in one dict: the
-    compiled step's argument, so that a new batch of the same shape reuses the compiled code
-    (captured tensors would not)."""
+def run_params(configs, M, device) -> RunParams:
+    """The batch's :class:`imbacl.loss.RunParams`: each run's settings stacked on the run axis.
+    The remedy fields that a batch shares (``batch_key``) decide which parts are None."""
     c0 = configs[0]
-    return dict(lr=_stack(configs, "lr", device), lam=_stack(configs, "lam", device),
-                tau=_stack(configs, "tau", device), sigma=_stack(configs, "sigma", device),
-                c_b=_stack(configs, "bias_scale", device), d=c0.d, attention=c0.attention,
-                prune=_stack(configs, "prune_frac", device) if c0.prune_frac > 0 else None,
-                prune_frac=_stack(configs, "prune_frac", device), prune_grad=c0.prune_grad,
-                prune_start=_stack(configs, "prune_start", device),
-                gamma=(torch.tensor([c.reweight_gamma if c.reweight == "focal" else 0.0
-                                     for c in configs], device=device)
-                       if c0.reweight == "focal" else None),
-                eps=torch.tensor([c.freqs for c in configs], device=device), M=M)
+    return RunParams(lr=_stack(configs, "lr", device), lam=_stack(configs, "lam", device),
+                     tau=_stack(configs, "tau", device), sigma=_stack(configs, "sigma", device),
+                     c_b=_stack(configs, "bias_scale", device),
+                     eps=torch.tensor([c.freqs for c in configs], device=device), M=M, d=c0.d,
+                     attention=c0.attention,
+                     prune_frac=_stack(configs, "prune_frac", device) if c0.prune_frac > 0 else None,
+                     prune_start=_stack(configs, "prune_start", device), prune_grad=c0.prune_grad,
+                     gamma=(torch.tensor([c.reweight_gamma if c.reweight == "focal" else 0.0
+                                          for c in configs], device=device)
+                            if c0.reweight == "focal" else None))
 
 
 def _stack(configs, name, device):
@@ -153,11 +152,8 @@ def _loop(configs, record, progress, M, W, p, step, device):
     losses = torch.empty(R, T + 1)
     snap = 0
     bar = _progress(T + 1, progress)
-    delayed = p["prune"] is not None and bool((p["prune_start"] > 0).any())
     for t in range(T + 1):
-        if delayed:             # the mask applies from each run's prune_start on
-            p["prune"] = p["prune_frac"] * (p["prune_start"] <= t)
-        loss, new_W = step(W)
+        loss, new_W = step(W, t)
         if not torch.isfinite(loss).all():
             r = int((~torch.isfinite(loss)).nonzero()[0])
             c = configs[r]

@@ -56,24 +56,17 @@ import numpy as np
 
 from . import metrics, plots, sweep, theory
 from .config import Config, preset
+from .resources import RATE, cost
 from .train import train
 
-FIGURE1_STEP = 30 * 36 * 64 * 4          # m * d1 * batch * seq_len of the figure1 preset
 DEFAULT_BUDGET = 60_000                  # figure1 run-steps: tens of seconds on 2 CPU cores
-RATE = 2_000                             # figure1 run-steps per second, for the time estimate
 
 __all__ = ["Explorer", "GeneralExplorer", "RatioSweepExplorer", "LamEpsExplorer", "WidthExplorer",
-           "RemedyExplorer", "cost",
-           "TooBigError", "FIGURE1_STEP", "DEFAULT_BUDGET"]
+           "RemedyExplorer", "TooBigError", "DEFAULT_BUDGET"]
 
 
 class TooBigError(ValueError):
     """A run costs more than the explorer's budget."""
-
-
-def cost(configs) -> float:
-    """Work of training ``configs`` in figure1 run-steps: sum of steps * m d1 K L / figure1's."""
-    return sum(c.steps * c.m * c.d1 * c.batch * c.seq_len for c in configs) / FIGURE1_STEP
 
 
 def _png(fig, dpi=90) -> bytes:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import imbacl
-from imbacl import metrics, plots, theory
+from imbacl import metrics, plots, resources, theory
 
 w = imbacl.widgets
 SMOKE = imbacl.preset("smoke", steps=200)
@@ -33,10 +33,10 @@ def test_import_imbacl_does_not_need_ipywidgets():
 
 def test_cost_counts_figure1_run_steps():
     f1 = imbacl.preset("figure1")
-    assert w.cost([f1]) == f1.steps
-    assert w.cost([f1, f1.replace(seed=1)]) == 2 * f1.steps
-    assert w.cost([f1.replace(m=60, steps=100)]) == 200
-    assert w.cost([SMOKE]) == pytest.approx(200 * 12 * 16 * 32 * 4 / w.FIGURE1_STEP)
+    assert resources.cost([f1]) == f1.steps
+    assert resources.cost([f1, f1.replace(seed=1)]) == 2 * f1.steps
+    assert resources.cost([f1.replace(m=60, steps=100)]) == 200
+    assert resources.cost([SMOKE]) == pytest.approx(200 * 12 * 16 * 32 * 4 / resources.FIGURE1_WORK)
 
 
 @pytest.mark.parametrize("cls", [w.GeneralExplorer, w.RatioSweepExplorer, w.LamEpsExplorer,
