@@ -41,42 +41,6 @@ def _positive(*arrays):
     return [a[ok] for a in arrays]
 
 
-def fit_ni_bound(rho, d, sizes) -> dict:
-    """Fit ``|N_i| = C d^(1 - rho^2 (1 - gamma c0))`` to measured mean set sizes.
-
-    Taking logs, ``log|N_i| - log d = log C - (1 - gamma c0) rho^2 log d``: a line in
-    ``rho^2 log d``. The fit absorbs the O(.) constant C and gamma c0. rho, d, sizes broadcast
-    (d may be one number); non-positive or non-finite sizes are dropped. Returns
-    dict(C, gamma_c0, slope = -(1 - gamma c0), rms of log ``|N_i|``, n)."""
-    rho, d, sizes = _positive(rho, d, sizes)
-    a, b, rms, n = _line(rho ** 2 * np.log(d), np.log(sizes) - np.log(d))
-    return {"C": float(np.exp(a)), "gamma_c0": 1 + b, "slope": b, "rms": rms, "n": n}
-
-
-def fit_omega1(rho, d, m, counts) -> dict:
-    """Fit pure-neuron counts per feature to ``C d^omega_1``, ``omega_1 = C_m - rho^-2 (1 + gamma c0)``.
-
-    With m = d^C_m known, ``log(count / m) = log C - (1 + gamma c0) rho^-2 log d``: a line in
-    ``rho^-2 log d``. The fit absorbs the Omega(.) constant C and gamma c0 (C_m is not free: it
-    is log m / log d of the runs). Zero counts are dropped (log 0), so the fit describes the
-    runs that have pure neurons. Returns dict(C, gamma_c0, slope = -(1 + gamma c0), rms, n)."""
-    rho, d, m, counts = _positive(rho, d, m, counts)
-    a, b, rms, n = _line(rho ** -2.0 * np.log(d), np.log(counts / m))
-    return {"C": float(np.exp(a)), "gamma_c0": -b - 1, "slope": b, "rms": rms, "n": n}
-
-
-def fit_width(rho, d, m_star) -> dict:
-    """Fit the width a feature needs, ``m* = C d^(a rho^-2)``: the m at which the lucky-neuron
-    count ``m d^(-a rho^-2)`` (:func:`imbacl.theory.lucky_bound` has a = 1) reaches a fixed level.
-
-    ``log m* = log C + a rho^-2 log d``; non-finite m* (never reached) are dropped. The fit
-    absorbs the level C and the exponent factor a (a = 1 + gamma c0 in omega_1's form).
-    Returns dict(C, a, rms, n)."""
-    rho, d, m_star = _positive(rho, d, m_star)
-    a, b, rms, n = _line(rho ** -2.0 * np.log(d), np.log(m_star))
-    return {"C": float(np.exp(a)), "a": b, "rms": rms, "n": n}
-
-
 def fit_power_law(x, y) -> dict:
     """Fit ``y = A x^b`` by least squares in log-log (positive finite points). dict(A, b, rms, n)."""
     x, y = _positive(x, y)

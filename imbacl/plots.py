@@ -342,36 +342,6 @@ def lucky_alignment(steps, P, pairs, d: int, n_majority: int, marks=None, ax=Non
     return fig
 
 
-def alpha_vs_ratio(ratio, alpha, tau=None, fit_slope=None, ax=None, logy=False):
-    """Theorem 3.3's alpha_ij against eps_j / eps_max: every (neuron, feature in N_i) pair as a
-    point (jittered), the mean +- sd at each ratio (black), the proportional law
-    ``alpha = fit_slope * ratio`` (when given; e.g. anchored at the majority mean) and the
-    theorem's upper bound ``alpha <= (eps_j / eps_max) tau`` (when ``tau`` is given)."""
-    fig, ax = _axes(ax, (5.2, 3.6))
-    ratio, alpha = np.asarray(ratio, dtype=float).ravel(), np.asarray(alpha, dtype=float).ravel()
-    ok = np.isfinite(ratio) & np.isfinite(alpha)
-    ratio, alpha = ratio[ok], alpha[ok]
-    rng = np.random.default_rng(0)
-    jitter = 1 + 0.04 * rng.standard_normal(ratio.size)
-    ax.scatter(ratio * jitter, alpha, s=8, alpha=0.3, color=MAJ, label=r"$\alpha_{ij}$")
-    xs_u = np.unique(ratio)
-    means = [alpha[ratio == x].mean() for x in xs_u]
-    sds = [alpha[ratio == x].std() for x in xs_u]
-    ax.errorbar(xs_u, means, yerr=sds, fmt="D", color="k", ms=5, capsize=3, label="mean $\\pm$ sd")
-    xs = np.linspace(0.01, 1.05, 50)
-    if fit_slope is not None:
-        ax.plot(xs, fit_slope * xs, "k-", lw=1.2,
-                label=rf"$\alpha \propto \epsilon_j/\epsilon_{{max}}$ (slope {fit_slope:.2f})")
-    if tau is not None:
-        ax.plot(xs, tau * xs, "k--", lw=1, label=r"bound $\tau\,\epsilon_j/\epsilon_{max}$")
-    if logy:
-        ax.set_yscale("log")
-    ax.set_xlabel(r"$\epsilon_j / \epsilon_{max}$")
-    ax.set_ylabel(r"$\alpha_{ij} = |\langle w_i, M_j\rangle|,\ j \in \mathcal{N}_i$")
-    ax.legend(fontsize=8)
-    return fig
-
-
 # -- imbalance: ratio, width, regularisation (chapters 6-8) ------------------------------------
 def panel_curves(values, labels) -> dict:
     """The ``curves`` of a :func:`sweep_panels` panel: ``{labels[k]: values[k]}``, one curve per

@@ -37,6 +37,9 @@ REGIMES = ("theory", "boundary", "figure1")
 SEEDS = 16
 PRUNE_FRACS = (0.1, 0.3, 0.6)
 PRUNE_START = 100
+# The config fields a remedy sets: the one list (an arm is a set of overrides of these; the
+# focal exponent reweight_gamma is a setting of reweight="focal", not an arm of its own).
+REMEDY_FIELDS = ("prune_frac", "prune_grad", "prune_start", "reweight", "resample", "tau")
 OTHER_ARMS = {"reweight": ({}, {"reweight": ["known", "focal"]}),
               "resample": ({"resample": 4.0}, {}), "tau": ({"tau": 2.0}, {})}
 
@@ -120,11 +123,10 @@ def arm_table(final: FinalSweep, labels: dict | None = None, probes: dict | None
     keeps, :func:`pruning_measures` and, from
     ``probes`` (:func:`load_probes`), ``probe_maj`` / ``probe_min``: the mean balanced accuracy
     over the majority / minority features (NaN where the run was not probed)."""
-    fields = ("prune_frac", "prune_grad", "prune_start", "reweight", "resample", "tau")
     extra = labels or {}
     # [choice] the summary reads the neurons the final forward pass keeps (all without pruning)
     kept = [p[kept_neurons(p, c.prune_frac)] for c, p in zip(final.configs, final.P)]
-    t = run_table(final.configs, [{**extra, **o} for o in final.overrides], kept, fields=fields)
+    t = run_table(final.configs, [{**extra, **o} for o in final.overrides], kept, fields=REMEDY_FIELDS)
     t.add("rho", [round(c.rho, 6) for c in final.configs], label=True)
     t.add("arm", [arm_name(c) for c in final.configs], label=True)
     per_run = [pruning_measures(c, p) for c, p in zip(final.configs, final.P)]
@@ -210,8 +212,7 @@ def to_probe(final: FinalSweep) -> list:
     """Indices of the runs of ``final`` that the probe cache covers: rho = PROBE_RHO and the
     remedy fields of one of PROBE_ARMS (the others at their defaults)."""
     plain = Config()
-    fields = ("prune_frac", "prune_grad", "prune_start", "reweight", "resample", "tau")
-    wanted = [{f: getattr(plain, f) for f in fields} | arm for arm in PROBE_ARMS]
+    wanted = [{f: getattr(plain, f) for f in REMEDY_FIELDS} | arm for arm in PROBE_ARMS]
     return [i for i, c in enumerate(final.configs)
             if round(c.rho, 6) == PROBE_RHO
             and any(all(getattr(c, f) == v for f, v in w.items()) for w in wanted)]

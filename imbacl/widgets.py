@@ -97,8 +97,9 @@ def _steps_slider(value, lo=100, hi=20_000):
 # What an explorer says on a static page of the book (no kernel behind its controls).
 STATIC_HINT = ("<em>These controls need a running Python kernel: on this page they do nothing. "
                "Open the chapter in JupyterLab (<code>bash scripts/setup.sh</code>, then "
-               "<code>.venv/bin/jupyter lab</code>) or on Binder (the rocket icon at the top of "
-               "the page, then <b>Binder</b>), run the notebook and press Run.</em>")
+               "<code>.venv/bin/jupyter lab</code>), or on Binder where the book was built with "
+               "its repository set (the launch button at the top of the page), run the notebook "
+               "and press Run.</em>")
 
 
 class Explorer:

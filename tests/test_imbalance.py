@@ -94,35 +94,6 @@ def test_imbalance_summary_on_a_built_example():
 
 
 # -- theory fits --------------------------------------------------------------------------------
-def test_fit_ni_bound_and_omega1_recover_constants():
-    rho = np.linspace(0.2, 1.0, 6)
-    for d in (9, np.array([9, 16, 25, 9, 16, 25])):
-        sizes = theory.ni_bound(d, rho, gamma_c0=0.3, C=2.0)
-        f = fits.fit_ni_bound(rho, d, sizes)
-        assert np.isclose(f["C"], 2.0) and np.isclose(f["gamma_c0"], 0.3) and f["rms"] < 1e-9
-    d, m = 9, 30
-    counts = theory.pure_bound(d, theory.C_m(m, d), rho, gamma_c0=-0.8, C=0.5)
-    counts[0] = 0.0                                              # a zero count is dropped
-    f = fits.fit_omega1(rho, d, m, counts)
-    assert np.isclose(f["gamma_c0"], -0.8) and np.isclose(f["C"], 0.5) and f["n"] == 5
-
-
-def test_fit_width_power_law_and_threshold():
-    rho = np.array([0.4, 0.5, 0.7, 1.0])
-    m_star = 3.0 * 9 ** (0.2 * rho ** -2.0)
-    f = fits.fit_width(rho, 9, np.append(m_star[:-1], np.nan))
-    assert np.isclose(f["a"], 0.2) and np.isclose(f["C"], 3.0) and f["n"] == 3
-    p = fits.fit_power_law([1, 2, 4], [3, 12, 48])
-    assert np.isclose(p["A"], 3) and np.isclose(p["b"], 2)
-    eps = np.array([0.02, 0.04, 0.06, 0.1])
-    f = fits.fit_lam_threshold(eps, theory.lam_threshold(eps, 9, C_z=4.0), 9)
-    assert np.isclose(f["C_z"], 4.0) and np.isclose(f["b"], 1.0) and abs(f["eps0"]) < 1e-9
-    g = fits.fit_lam_threshold(eps, 0.5 * (eps - 0.01), 9)
-    assert np.isclose(g["eps0"], 0.01) and g["rms_affine"] < 1e-9 < g["rms_line"]
-    with pytest.raises(ValueError, match="two finite"):
-        fits.fit_lam_threshold([0.1], [0.01], 9)
-
-
 def test_stage1_C_z_inverts_the_stage1_factor():
     eps = np.array([0.01, 0.03, 0.1])
     rate = np.log(theory.stage1_factor(eps, lr=0.5, lam=0.01, d=9, C_z=7.0))

@@ -57,22 +57,6 @@ def test_weights_from_projections_and_probe_final_match_the_trained_weights():
     assert np.allclose(a, b, equal_nan=True, atol=0.02)
 
 
-def test_label_arms_sorts_cached_runs_into_arms():
-    base = imbacl.preset("smoke", steps=5)
-    pts = sweep.grid(base, seeds=2, prune_frac=[0.0, 0.3], eps_min=[0.01, 0.03])
-    res = sweep.run([c for _, c in pts], record_at=[0, 5])
-    f = sweep.FinalSweep(res.configs, [o for o, _ in pts], [5] * len(pts),
-                         sweep.final_projections(res))
-    arms = {"baseline": {}, "prune 0.3": {"prune_frac": 0.3}, "tau 2": {"tau": 2.0}}
-    out = sweep.label_arms([f, f], arms, base, [0.1, 0.3])
-    assert [o["arm"] for o in out.overrides] == ["baseline"] * 2 + ["prune 0.3"] * 2 + \
-        ["baseline"] * 2 + ["prune 0.3"] * 2
-    assert [o["rho"] for o in out.overrides] == [0.1] * 4 + [0.3] * 4
-    assert [c.seed for c in out.configs] == [0, 1] * 4
-    t = out.table()
-    assert t.arrange("cov_min", "rho", "arm").shape == (2, 2, 2)
-
-
 def test_share_at_boundary():
     x = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
     a = np.stack([np.clip(2.5 - x, 0, 1)] * 4)                          # crosses 1/2 at 2
@@ -84,12 +68,3 @@ def test_share_at_boundary():
     with pytest.raises(ValueError):
         fits.share_at_boundary(x, y, [np.nan, 9.0])
 
-
-def test_arm_matrix_fills_missing_arms_with_nan():
-    rows = [{"arm": a, "seed": s, "x": float(10 * k + s)} for k, a in enumerate(["baseline", "tau 2"])
-            for s in range(3)]
-    t1 = sweep.RunTable(rows, labels=["arm", "seed"])
-    t2 = t1.select(arm="baseline")
-    out = sweep.arm_matrix([t1, t2], "x", ["baseline", "tau 2"], 3)
-    assert out.shape == (2, 2, 3)
-    assert np.allclose(out[0, 1], [10, 11, 12]) and np.isnan(out[1, 1]).all()
