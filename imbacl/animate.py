@@ -12,12 +12,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import TYPE_CHECKING
 
 import matplotlib
 from matplotlib.animation import HTMLWriter
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import metrics, plots
+
+if TYPE_CHECKING:
+    import matplotlib.animation
 
 # The player's buttons: Font Awesome class -> a character every default font has.
 ICONS = {"fa-minus": "&minus;", "fa-fast-backward": "&#x23EE;", "fa-step-backward": "&#x25C2;",
@@ -39,7 +44,7 @@ class Animation:
         return f"<animation {self.name!r}: {self.n_frames} frames, {len(self.html) / 1e6:.2f} MB>"
 
 
-def player_html(anim, name: str, fps: float) -> str:
+def player_html(anim: matplotlib.animation.Animation, name: str, fps: float) -> str:
     """``anim.to_jshtml`` made offline (no icon-font link) and deterministic (ids from
     ``name``)."""
     # anim.to_jshtml, with JPEG frames (quality 65): a sixth of PNG's bytes for these heatmaps,
@@ -59,7 +64,7 @@ def player_html(anim, name: str, fps: float) -> str:
     return html
 
 
-def frame_indices(steps, max_frames: int) -> np.ndarray:
+def frame_indices(steps: ArrayLike, max_frames: int) -> np.ndarray:
     """Snapshot indices nearest to ``max_frames`` log-spaced steps from 0 to the last one
     (Stage 1 is short and the end is long: equal steps would spend every frame on Stage 3)."""
     steps = np.asarray(steps)
@@ -67,7 +72,8 @@ def frame_indices(steps, max_frames: int) -> np.ndarray:
     return np.unique([int(np.abs(steps - t).argmin()) for t in want])
 
 
-def stage_animation(steps, P, d: int, n_majority: int, marks: dict | None = None,
+def stage_animation(steps: np.ndarray, P: ArrayLike, d: int, n_majority: int,
+                    marks: dict | None = None,
                     name: str = "stages", title: str = "", max_frames: int = 12,
                     n_neurons: int = 13, fps: float = 2, dpi: int = 48) -> Animation:
     """Training of one run as a picture that moves: left, Figure 1's heatmap

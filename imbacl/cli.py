@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
@@ -15,6 +16,9 @@ from . import io, metrics, resources, sweep
 from ._version import __version__
 from .config import Config, preset, parse_value
 from .errors import ConfigError, ImbaclError
+
+if TYPE_CHECKING:
+    from .history import History
 
 # The most runs one command may ask for: a mistyped --seeds or grid must not spend minutes
 # building configs before anything can be refused.
@@ -76,7 +80,7 @@ def _parser():
     return p
 
 
-def summary(history, r: int) -> dict:
+def summary(history: History, r: int) -> dict:
     """The per-run record the CLI prints: final state of run r of ``history``."""
     c = history.configs[r]
     P = history.P[r, -1]
@@ -167,7 +171,7 @@ def _base_config(args):
     return preset(args.preset, **overrides)
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit status. Errors the package names (ImbaclError) and
     argparse's are one line on stderr and status 2; anything else is a bug and shows its
     traceback."""
@@ -206,7 +210,8 @@ def main(argv=None) -> int:
     return 0
 
 
-def sweep_command(base, axes: dict, seeds: int, save=None, preset_name: str = "figure1") -> str:
+def sweep_command(base: Config, axes: dict, seeds: int, save: str | os.PathLike | None = None,
+                  preset_name: str = "figure1") -> str:
     """The ``python -m imbacl sweep`` command that trains this grid: ``--set`` for every field
     of ``base`` that differs from the preset, ``--grid`` per axis, ``--seeds``, ``--save``."""
     ref = preset(preset_name)

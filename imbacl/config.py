@@ -9,6 +9,7 @@ import dataclasses
 import math
 import numbers
 from dataclasses import dataclass, fields
+from typing import Any
 
 from .errors import ConfigError
 
@@ -112,7 +113,7 @@ class Config:
         same arithmetic alone or in any batch."""
         return tuple(getattr(self, f) for f in SHAPE_FIELDS) + (self.prune_frac > 0, self.prune_grad, self.reweight)
 
-    def replace(self, **overrides) -> "Config":
+    def replace(self, **overrides: Any) -> "Config":
         """A copy with some fields changed; the copy is validated again."""
         unknown = sorted(set(overrides) - set(FIELD_NAMES))
         if unknown:
@@ -288,14 +289,14 @@ PRESETS = {
 }
 
 
-def preset(name: str, **overrides) -> Config:
+def preset(name: str, **overrides: Any) -> Config:
     """A named preset, optionally with fields overridden (validated)."""
     if not isinstance(name, str) or name not in PRESETS:
         _fail("preset", name, f"must be one of {', '.join(PRESETS)}")
     return Config(**PRESETS[name]).replace(**overrides)
 
 
-def parse_value(name: str, text: str):
+def parse_value(name: str, text: str) -> int | float | str | tuple | None:
     """Parse a CLI string into the type of field ``name`` (ConfigError, a ValueError, names the
     field). The value is checked only by Config: ``parse_value("m", "0")`` returns 0."""
     if not isinstance(name, str) or name not in FIELD_NAMES:

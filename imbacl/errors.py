@@ -2,6 +2,8 @@
 a bug and shows its traceback."""
 from __future__ import annotations
 
+from typing import Any
+
 
 class ImbaclError(Exception):
     """Base of every error the package raises on purpose."""
@@ -11,7 +13,8 @@ class ConfigError(ImbaclError, ValueError):
     """A field, a value or a combination that is not allowed. ``field``, ``value`` and
     ``allowed`` (what would fit) are kept for callers; the message says all three."""
 
-    def __init__(self, message: str, field: str | None = None, value=None, allowed: str | None = None):
+    def __init__(self, message: str, field: str | None = None, value: Any = None,
+                 allowed: str | None = None):
         super().__init__(message)
         self.field, self.value, self.allowed = field, value, allowed
 
@@ -22,8 +25,9 @@ class ResourceError(ImbaclError):
     in bytes); ``field_value`` is the driving setting's value and ``estimate`` the whole
     ``imbacl.resources.Estimate``, when known."""
 
-    def __init__(self, message: str, field: str | None = None, value=None, limit=None,
-                 field_value=None, estimate=None):
+    def __init__(self, message: str, field: str | None = None, value: float | None = None,
+                 limit: float | None = None, field_value: Any = None,
+                 estimate: Any = None):
         super().__init__(message)
         self.field, self.value, self.limit = field, value, limit
         self.field_value, self.estimate = field_value, estimate
@@ -35,7 +39,7 @@ class NonFiniteError(ImbaclError, FloatingPointError):
     a value that would do), are kept when the raiser gives them."""
 
     def __init__(self, message: str = "", run: int | None = None, step: int | None = None,
-                 field: str | None = None, value=None, limit=None):
+                 field: str | None = None, value: Any = None, limit: Any = None):
         super().__init__(message)
         self.run, self.step = run, step
         self.field, self.value, self.limit = field, value, limit

@@ -20,6 +20,7 @@ import threading
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import torch
 
@@ -27,6 +28,9 @@ from .data import pair_views, unpack_bits
 from .errors import CompileError
 from .stream import DataStream
 from .loss import RunParams, objective, update
+
+if TYPE_CHECKING:
+    from .config import Config
 
 # Compiled versions kept per process: one per shape, remedy in use and thread count, which a
 # long session or a large sweep can run to; torch's default (8) would stop it.
@@ -41,7 +45,9 @@ _COMPILED = None
 
 
 @contextmanager
-def compiled_steps(configs, M, p, device="cpu", workers=1):
+def compiled_steps(configs: Sequence[Config], M: torch.Tensor, p: RunParams,
+                   device: str | torch.device = "cpu", workers: int = 1,
+                   ) -> Iterator[Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]]:
     """A step function ``step(W, t) -> (loss, new W)`` for the trainer's loop, each call one run of
     the compiled step on the stream's next draws; the stream is closed on exit."""
     from torch._dynamo import config as dynamo_config
@@ -63,7 +69,8 @@ def compiled_steps(configs, M, p, device="cpu", workers=1):
         stream.close()
 
 
-def draw_stream(configs, M, device="cpu", workers=1) -> DataStream:
+def draw_stream(configs: Sequence[Config], M: torch.Tensor, device: str | torch.device = "cpu",
+                workers: int = 1) -> DataStream:
     """The runs' raw draws, through the C draws on a CPU where they can be built (else torch's,
     after a warning from :func:`c_draws`)."""
     lib = c_draws() if torch.device(device).type == "cpu" else None
@@ -71,7 +78,9 @@ def draw_stream(configs, M, device="cpu", workers=1) -> DataStream:
     return DataStream(configs, M, device=device, workers=workers, draw=draw)
 
 
-def fused_step(W, u, xi, words, weights, p: RunParams, t):
+def fused_step(W: torch.Tensor, u: torch.Tensor, xi: torch.Tensor, words: torch.Tensor,
+               weights: torch.Tensor | None, p: RunParams,
+               t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """One whole step from the raw draws (data, attention, loss, update), for torch.compile."""
     V1, V2 = pair_views(u, xi, unpack_bits(words, W.shape[-1]), p.eps, p.M, p.sigma)
     A1, A2 = attention_fused(V1, p.attention), attention_fused(V2, p.attention)
@@ -131,7 +140,10 @@ def _compiled_step():
     return lambda W, *draws: in_groups(_COMPILED, W, *draws)
 
 
-def in_groups(step, W, u, xi, words, weights, p: RunParams, t):
+def in_groups(step: Callable[..., tuple[torch.Tensor, torch.Tensor]], W: torch.Tensor,
+              u: torch.Tensor, xi: torch.Tensor, words: torch.Tensor,
+              weights: torch.Tensor | None, p: RunParams,
+              t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``step`` on groups of COMPILED_GROUP runs (the last one smaller), so that every R reuses
     the one compiled group shape, with the results concatenated back. Every tensor in ``p`` has
     the run axis first."""
@@ -153,7 +165,7 @@ _C_DRAWS_LOCK = threading.Lock()
 _STATE_BYTES = 5056
 
 
-def c_draws():
+def c_draws() -> ctypes.CDLL | None:
     """The C copy of torch's CPU draws (``imbacl/draws.c``), built once per machine with the C
     compiler ($CC, else cc) into the user's cache ($XDG_CACHE_HOME, else ~/.cache, /imbacl) and
     checked against torch on a few draws; None, with a warning, if it cannot be built or does
@@ -214,7 +226,8 @@ def _check_c_draws(c):
     return c
 
 
-def draw_like_torch(c, gen, u, xi, words):
+def draw_like_torch(c: ctypes.CDLL, gen: torch.Generator, u: torch.Tensor, xi: torch.Tensor,
+                    words: torch.Tensor) -> None:
     """``torch.rand``, ``torch.randn`` and ``torch.randint(0, 2**32)`` into the contiguous CPU
     tensors u (float32), xi (float32, a multiple of 16 numbers) and words (int64), in that order,
     from ``gen``, which ends where torch would leave it. u and words are torch's bit for bit; xi

@@ -4,14 +4,17 @@ in ``imbacl/theory.py``; logs are natural.
 """
 from __future__ import annotations
 
+from typing import Callable, Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .estimate import Estimate, resamples
 from .metrics import crossing
 from .theory import lam_threshold, stage1_inverse, stage1_inverse_linear
 
 
-def linear_fit(x, y) -> dict:
+def linear_fit(x: ArrayLike, y: ArrayLike) -> dict:
     """Least-squares line ``y = intercept + slope x`` over the finite pairs of x and y
     (broadcast together, then flattened). Returns dict(slope, intercept, r2, rms, n), rms the
     root-mean-square residual."""
@@ -41,14 +44,14 @@ def _positive(*arrays):
     return [a[ok] for a in arrays]
 
 
-def fit_power_law(x, y) -> dict:
+def fit_power_law(x: ArrayLike, y: ArrayLike) -> dict:
     """Fit ``y = A x^b`` by least squares in log-log (positive finite points). dict(A, b, rms, n)."""
     x, y = _positive(x, y)
     a, b, rms, n = _line(np.log(x), np.log(y))
     return {"A": float(np.exp(a)), "b": b, "rms": rms, "n": n}
 
 
-def fit_lam_threshold(eps, lam_star, d) -> dict:
+def fit_lam_threshold(eps: ArrayLike, lam_star: ArrayLike, d: float) -> dict:
     """Fit a measured boundary lam*(eps) three ways, all scored by the rms of log lam*:
 
     - the prediction, a line through the origin ``lam* = eps C_z loglog d / d``
@@ -73,7 +76,8 @@ def fit_lam_threshold(eps, lam_star, d) -> dict:
             "rms_power": pw["rms"], "s": s, "eps0": eps0, "rms_affine": rms_aff, "n": len(eps)}
 
 
-def stage1_C_z(rate, eps, lr, lam, d, offset=None) -> dict:
+def stage1_C_z(rate: ArrayLike, eps: ArrayLike, lr: float, lam: ArrayLike, d: float,
+               offset: ArrayLike | None = None) -> dict:
     """C_z from measured Stage-1 log-growth rates (per step) of directions with frequencies eps
     (0 for a non-feature direction) in runs with weight decay lam. With
     ``y = (exp(rate) - 1 + eta lam) / (eta loglog d / d)`` (the inverse of
@@ -105,7 +109,7 @@ def stage1_C_z(rate, eps, lr, lam, d, offset=None) -> dict:
     return out
 
 
-def C_z_from_slope(slope, lr, d):
+def C_z_from_slope(slope: ArrayLike, lr: float, d: float) -> np.ndarray | float:
     """C_z from a slope already fitted (the per-step log-growth against eps_j), by the
     linearised factor: log(1 - eta lam + eta eps_j C_z loglog d / d) is about
     ``eta eps_j C_z loglog d / d - eta lam``, so ``C_z = slope d / (eta loglog d)``. A
@@ -114,7 +118,7 @@ def C_z_from_slope(slope, lr, d):
     return stage1_inverse_linear(np.asarray(slope), lr, 0.0, d)
 
 
-def zero_crossing(x, y) -> dict:
+def zero_crossing(x: ArrayLike, y: ArrayLike) -> dict:
     """Where the least-squares line through (x, y) crosses zero: ``x0 = -intercept / slope``
     (e.g. the frequency at which Stage-1 growth stops, from rates against eps). Returns
     :func:`linear_fit`'s dict with ``x0`` added (NaN for a flat line)."""
@@ -124,7 +128,8 @@ def zero_crossing(x, y) -> dict:
 
 
 # -- intervals over seeds for chapter 8's boundary and Stage-1 fits ----------------------------
-def bootstrap_seeds(fn, arrays, digits: int = 3, seed: int = 0):
+def bootstrap_seeds(fn: Callable[..., float], arrays: Sequence[ArrayLike], digits: int = 3,
+                    seed: int = 0) -> Estimate:
     """``fn(*arrays)`` with a 95% percentile-bootstrap interval over seeds: every array has the
     seeds on axis 0 and the seeds are resampled together (the same rows of each). Resamples
     where ``fn`` is not finite (e.g. a boundary not crossed in that resample) are left out of
@@ -149,7 +154,8 @@ def _crossing_of_mean(x, level):
     return lambda y: crossing(x, np.nanmean(y, 0), level)
 
 
-def crossing_estimate(x, y_per_seed, level: float, digits: int = 3):
+def crossing_estimate(x: ArrayLike, y_per_seed: ArrayLike, level: float,
+                      digits: int = 3) -> Estimate:
     """Where the seed-mean curve ``y(x)`` crosses ``level`` (:func:`imbacl.metrics.crossing`,
     linear interpolation), with a bootstrap interval over seeds. ``y_per_seed``: (seeds, len(x)),
     e.g. the learned minority share of each seed along lambda (the boundary lam_T)."""
@@ -167,8 +173,8 @@ def _threshold_stat(eps, x, level, d, key, use):
     return stat
 
 
-def lam_threshold_estimate(eps, x, y_per_seed, level: float, d: int, key: str,
-                           digits: int = 3):
+def lam_threshold_estimate(eps: ArrayLike, x: ArrayLike, y_per_seed: ArrayLike, level: float,
+                           d: int, key: str, digits: int = 3) -> Estimate:
     """A parameter of :func:`fit_lam_threshold` (``key``: 'b', 'eps0', 'C_z', 'rms_line', ...)
     fitted to the boundary lam*(eps), the crossing of ``level`` along ``x`` (lambda) of the
     seed-mean of ``y_per_seed`` (seeds, len(x), len(eps)) at each eps, with a bootstrap
@@ -191,7 +197,8 @@ def _stage1_stat(eps, lr, lam, d, offset, key):
     return stat
 
 
-def stage1_C_z_estimate(rate, eps, lr, lam, d, offset, key: str, digits: int = 3):
+def stage1_C_z_estimate(rate: ArrayLike, eps: ArrayLike, lr: float, lam: ArrayLike, d: float,
+                        offset: ArrayLike, key: str, digits: int = 3) -> Estimate:
     """A parameter of :func:`stage1_C_z` (``key``: 'C_z', 'C_z_offset', 'k', 'rms', ...) with a
     bootstrap interval over seeds. Every array has the seeds on axis 0: rate and eps
     (seeds, runs, directions), lam and offset (seeds, runs, 1)."""
@@ -199,7 +206,8 @@ def stage1_C_z_estimate(rate, eps, lr, lam, d, offset, key: str, digits: int = 3
                            digits)
 
 
-def share_at_boundary(x, y, boundary, side: str = "above"):
+def share_at_boundary(x: ArrayLike, y: ArrayLike, boundary: ArrayLike,
+                      side: str = "above") -> np.ndarray:
     """Per seed, the mean of ``y`` (len(x), n_eps, seeds) at the first grid value of x above
     (side 'above') or the last below ('below') each eps's ``boundary`` (n_eps,), over the eps
     whose boundary lies inside the grid: how sharp the boundary is (shape (seeds,)). E.g. the

@@ -27,15 +27,17 @@ import zipfile
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from ._version import __version__
 from .config import Config
 from .errors import ReproductionError, ResultsFileError
 from .history import History
-from .sweep import FinalSweep
+from .sweep import FinalSweep, SweepResult
 from .train import default_threads
 
 FORMAT_VERSION = 2
@@ -54,21 +56,23 @@ _KEYS = {"history": ("steps", "P", "norms", "bias", "loss", "M", "configs"),
          "final": ("index", "configs", "overrides"), "record": ("configs",)}
 
 
-def save_history(history, path):
+def save_history(history: History, path: str | os.PathLike) -> None:
     """Write a :class:`imbacl.history.History` (every snapshot) to ``path``."""
     h = history
     _save(path, "history", steps=h.steps, P=h.P, norms=h.norms, bias=h.bias, loss=h.loss, M=h.M,
           configs=_configs(h.configs))
 
 
-def load_history(path):
+def load_history(path: str | os.PathLike) -> History:
     """Read a file written by :func:`save_history`."""
     with _open(path, "history") as z, _reading(path):
         return History(_read_configs(path, z), z["steps"], z["P"], z["norms"], z["bias"],
                        z["loss"], z["M"])
 
 
-def save_final(result, path, points=None, dtype: str = "float32", step: int = -1):
+def save_final(result: SweepResult, path: str | os.PathLike,
+               points: Sequence[tuple[dict, Config]] | None = None, dtype: str = "float32",
+               step: int = -1) -> None:
     """Save one snapshot (default: the last) of every run of a sweep (a
     :class:`imbacl.sweep.SweepResult`): projections in ``dtype`` (one array per trained batch),
     configs and grid overrides. ``points``: the grid the result came from."""
@@ -80,7 +84,7 @@ def save_final(result, path, points=None, dtype: str = "float32", step: int = -1
           overrides=np.array([json.dumps(o) for o in overrides]), **arrays)
 
 
-def load_final(path):
+def load_final(path: str | os.PathLike) -> FinalSweep:
     """Read a file written by :func:`save_final` as a :class:`imbacl.sweep.FinalSweep`
     (projections come back as float64)."""
     with _open(path, "final") as z, _reading(path):
@@ -91,14 +95,15 @@ def load_final(path):
     return FinalSweep(configs, overrides, steps, P)
 
 
-def save_record(path, configs, threads: int | None = None, **arrays):
+def save_record(path: str | os.PathLike, configs: Iterable[Config], threads: int | None = None,
+                **arrays: ArrayLike) -> None:
     """Write per-run arrays (each stacked over the runs, or one value for the file) with the
     runs' configs to ``path``. threads: the torch thread count the runs were trained with, for
     the provenance (default: the trainer's)."""
     _save(path, "record", threads=threads, configs=_configs(configs), **arrays)
 
 
-def load_record(path) -> dict:
+def load_record(path: str | os.PathLike) -> dict:
     """Read a file written by :func:`save_record`: its arrays, and ``configs`` as Configs."""
     with _open(path, "record") as z, _reading(path):
         out = {k: z[k] for k in z.files
@@ -130,7 +135,7 @@ def provenance(threads: int | None = None) -> dict:
             "threads": str(default_threads() if threads is None else threads)}
 
 
-def read_provenance(path) -> dict:
+def read_provenance(path: str | os.PathLike) -> dict:
     """The provenance a results file records; fields it predates read "unknown"."""
     with np.load(path) as z:
         if "format_version" not in z.files:
@@ -150,7 +155,7 @@ def same_machine_kind(record: dict, here: dict | None = None) -> bool:
     return all(record[k] != "unknown" and record[k] == here[k] for k in keys)
 
 
-def retrain_distance(fresh, recorded) -> float:
+def retrain_distance(fresh: ArrayLike, recorded: ArrayLike) -> float:
     """Relative Frobenius distance ||fresh - recorded|| / ||recorded|| of two arrays."""
     fresh, recorded = np.asarray(fresh, np.float64), np.asarray(recorded, np.float64)
     if fresh.shape != recorded.shape:
@@ -158,7 +163,8 @@ def retrain_distance(fresh, recorded) -> float:
     return float(np.linalg.norm(fresh - recorded) / np.linalg.norm(recorded))
 
 
-def check_retrained(fresh, recorded, what: str, record=None, tol: float = REPRO_TOL) -> str:
+def check_retrained(fresh: ArrayLike, recorded: ArrayLike, what: str,
+                    record: str | os.PathLike | dict | None = None, tol: float = REPRO_TOL) -> str:
     """Assert that a run retrained here reproduces its record, and say so in words that do not
     depend on the machine.
 
@@ -206,7 +212,7 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-def file_version(path) -> int:
+def file_version(path: str | os.PathLike) -> int:
     """The format version of a results file (0: written before versions were recorded)."""
     with np.load(path) as z:
         return int(z["format_version"]) if "format_version" in z.files else 0
@@ -290,13 +296,13 @@ class Measurements:
     (the file rewritten at once, with its provenance) and returned.
     """
 
-    def __init__(self, path, tol: float = REPRO_TOL):
+    def __init__(self, path: str | os.PathLike, tol: float = REPRO_TOL):
         self.path, self.tol = Path(path), tol
         self.write = os.environ.get("IMBACL_RECORD", "") == "write" or not self.path.exists()
         self.values = {} if self.write else load_record(self.path)
         self.values.pop("configs", None)
 
-    def keep(self, name: str, live, tol: float | None = None):
+    def keep(self, name: str, live: ArrayLike, tol: float | None = None) -> Any:
         live_arr = np.asarray(live)
         if self.write or name not in self.values:
             self.values[name] = live_arr

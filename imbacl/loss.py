@@ -13,7 +13,7 @@ import torch
 from .model import bias, brelu_, encode, preactivations, prune_mask
 
 
-def infonce(f1: torch.Tensor, f2: torch.Tensor, tau) -> torch.Tensor:
+def infonce(f1: torch.Tensor, f2: torch.Tensor, tau: torch.Tensor | float) -> torch.Tensor:
     """InfoNCE per run for embeddings f1, f2 of shape (R, K, m); f2 is behind StopGrad.
 
     Written with autograd-friendly ops; the trainer uses ``loss_and_grad`` instead.
@@ -23,8 +23,10 @@ def infonce(f1: torch.Tensor, f2: torch.Tensor, tau) -> torch.Tensor:
     return (torch.logsumexp(logits, dim=-1) - torch.diagonal(logits, dim1=1, dim2=2)).mean(-1)
 
 
-def loss_and_grad(W, A1, A2, b, tau, lam, keep=None, weights=None, gamma=None,
-                  prune_grad="straight_through"):
+def loss_and_grad(W: torch.Tensor, A1: torch.Tensor, A2: torch.Tensor, b: torch.Tensor,
+                  tau: torch.Tensor, lam: torch.Tensor, keep: torch.Tensor | None = None,
+                  weights: torch.Tensor | None = None, gamma: torch.Tensor | None = None,
+                  prune_grad: str = "straight_through") -> tuple[torch.Tensor, torch.Tensor]:
     """Regularised loss (R,) and its gradient with respect to W (R, m, d1), by hand.
 
     A1, A2: attention outputs of the two views (R, K, L, d1); b: biases (R, m), not trained;
@@ -84,7 +86,8 @@ def _pair_weights(p, weights, gamma):
     return w / w.sum(-1, keepdim=True)
 
 
-def gradient_check(seed: int = 0, R: int = 2, K: int = 6, L: int = 3, d1: int = 8, m: int = 5):
+def gradient_check(seed: int = 0, R: int = 2, K: int = 6, L: int = 3, d1: int = 8,
+                   m: int = 5) -> dict[str, float]:
     """Compare ``loss_and_grad`` (float64) with autograd of ``infonce`` and with central finite
     differences on random inputs. Returns the largest relative errors found."""
     g = torch.Generator().manual_seed(seed)
@@ -132,12 +135,13 @@ class RunParams(NamedTuple):
     gamma: torch.Tensor | None          # (R,) focal exponent; None: no run uses focal
 
 
-def pruned_share(p: RunParams, t) -> torch.Tensor:
+def pruned_share(p: RunParams, t: int | torch.Tensor) -> torch.Tensor:
     """The share of neurons each run masks at step ``t``: prune_frac from prune_start on."""
     return p.prune_frac * (p.prune_start <= t)
 
 
-def objective(W, A1, A2, weights, p: RunParams, t):
+def objective(W: torch.Tensor, A1: torch.Tensor, A2: torch.Tensor, weights: torch.Tensor | None,
+              p: RunParams, t: int | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Loss (R,) and gradient at W of the views A1, A2 at step t: the bias rule, pruning,
     InfoNCE."""
     keep = None if p.prune_frac is None else prune_mask(W, pruned_share(p, t))
@@ -145,11 +149,11 @@ def objective(W, A1, A2, weights, p: RunParams, t):
                          p.prune_grad)
 
 
-def run_bias(W, p: RunParams):
+def run_bias(W: torch.Tensor, p: RunParams) -> torch.Tensor:
     """The bias rule (``imbacl.model.bias``) with each run's settings from the step's params."""
     return bias(W, p.sigma, p.d, p.c_b)
 
 
-def update(W, grad, p: RunParams):
+def update(W: torch.Tensor, grad: torch.Tensor, p: RunParams) -> torch.Tensor:
     # grad includes lam W: W <- (1 - eta lam) W - eta grad L_hat
     return W - p.lr.reshape(-1, 1, 1) * grad

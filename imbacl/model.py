@@ -10,14 +10,14 @@ import math
 import torch
 
 
-def brelu(s: torch.Tensor, b) -> torch.Tensor:
+def brelu(s: torch.Tensor, b: torch.Tensor | float) -> torch.Tensor:
     """Bilateral ReLU: ReLU(s - b) - ReLU(-s - b). Zero on [-b, b], odd, slope 1 outside.
 
     Written as s - clamp(s, -b, b): the same numbers (s - b, 0 or s + b) in two ops, not five."""
     return s - torch.clamp(s, -b, b)
 
 
-def brelu_(s: torch.Tensor, b) -> torch.Tensor:
+def brelu_(s: torch.Tensor, b: torch.Tensor | float) -> torch.Tensor:
     """:func:`brelu` in place on ``s`` (the same numbers); returns ``s``."""
     return s.sub_(torch.clamp(s, -b, b))
 
@@ -41,7 +41,8 @@ def attention_weights(X: torch.Tensor) -> torch.Tensor:
     return torch.softmax(X @ X.transpose(-1, -2) / math.sqrt(X.shape[-1]), dim=-1)
 
 
-def bias(W: torch.Tensor, sigma, d: int, bias_scale) -> torch.Tensor:
+def bias(W: torch.Tensor, sigma: torch.Tensor | float, d: int,
+         bias_scale: torch.Tensor | float) -> torch.Tensor:
     """The bias rule b_i = c_b * sigma * sqrt(log d) * ||w_i||: a threshold a few noise standard
     deviations wide, so a neuron ignores noise and fires on a feature. Not trained.
 
@@ -57,14 +58,15 @@ def preactivations(A: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
     return torch.bmm(A.reshape(R, K * L, d1), W.transpose(1, 2)).reshape(R, K, L, -1)
 
 
-def encode(A: torch.Tensor, W: torch.Tensor, b: torch.Tensor, keep=None) -> torch.Tensor:
+def encode(A: torch.Tensor, W: torch.Tensor, b: torch.Tensor,
+           keep: torch.Tensor | None = None) -> torch.Tensor:
     """The embedding f(X) of attention outputs A (R, K, L, d1): (R, K, m).
     ``keep`` (R, m), from ``prune_mask``, silences pruned neurons (they output exactly 0)."""
     f = brelu(preactivations(A, W), b[:, None, None, :]).sum(dim=2)
     return f if keep is None else f * keep[:, None, :]
 
 
-def prune_mask(W: torch.Tensor, prune_frac) -> torch.Tensor:
+def prune_mask(W: torch.Tensor, prune_frac: torch.Tensor | float) -> torch.Tensor:
     """Pruning (the ICLR version's Algorithm 1): 0 for the floor(prune_frac * m) neurons with the
     smallest ||w_i|| of each run, 1 for the others. W: (R, m, d1); prune_frac: (R,). Returns (R, m)."""
     m = W.shape[1]
@@ -73,6 +75,7 @@ def prune_mask(W: torch.Tensor, prune_frac) -> torch.Tensor:
     return (rank >= n_pruned).to(W.dtype)
 
 
-def init_weights(m: int, d1: int, init_std: float, gen: torch.Generator, device="cpu"):
+def init_weights(m: int, d1: int, init_std: float, gen: torch.Generator,
+                 device: str | torch.device = "cpu") -> torch.Tensor:
     """Small Gaussian initialisation w_i ~ N(0, init_std^2 I), so Stage 1 is visible."""
     return init_std * torch.randn(m, d1, generator=gen, device=device)

@@ -2,17 +2,27 @@
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import metrics, model, theory
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.typing import ColorType
+
+    from .history import History
 
 MAJ, MIN, NOISE = "tab:blue", "tab:orange", "0.6"
 
 
-def figure1(P: np.ndarray, d: int, n_majority: int, n_neurons: int = 13, ax=None, title=None):
+def figure1(P: np.ndarray, d: int, n_majority: int, n_neurons: int = 13, ax: Axes | None = None,
+            title: str | None = None) -> Figure:
     """Figure 1 of the paper: squared cosines cos^2_ij of the first ``n_neurons`` neurons
     (rows) on the d atoms (columns); majority columns first, a line marks the split."""
     c = metrics.cos2(P, d)[:n_neurons]
@@ -29,7 +39,8 @@ def figure1(P: np.ndarray, d: int, n_majority: int, n_neurons: int = 13, ax=None
     return fig
 
 
-def trajectories(history, run: int = 0, neuron=None, ax=None):
+def trajectories(history: History, run: int = 0, neuron: int | None = None,
+                 ax: Axes | None = None) -> Figure:
     """``|<w_i, M_j>|`` against step on log axes for one run: majority features (blue), minority
     (orange), and the largest non-feature direction (grey). ``neuron=None`` draws every
     neuron's projection on its final dominant feature."""
@@ -55,7 +66,7 @@ def trajectories(history, run: int = 0, neuron=None, ax=None):
     return fig
 
 
-def loss_curve(history, ax=None, smooth: int = 50):
+def loss_curve(history: History, ax: Axes | None = None, smooth: int = 50) -> Figure:
     """The InfoNCE loss of each run against step (moving average over ``smooth`` steps)."""
     fig, ax = _axes(ax, (6, 3.2))
     kernel = np.ones(smooth) / smooth
@@ -69,7 +80,9 @@ def loss_curve(history, ax=None, smooth: int = 50):
     return fig
 
 
-def sweep_curve(x, values, ax=None, label=None, color=None, xlabel="", ylabel="", logx=False):
+def sweep_curve(x: ArrayLike, values: ArrayLike, ax: Axes | None = None, label: str | None = None,
+                color: ColorType | None = None, xlabel: str = "", ylabel: str = "",
+                logx: bool = False) -> Figure:
     """Mean over seeds with a band of +-1 standard deviation. values: (len(x), n_seeds)."""
     fig, ax = _axes(ax, (5, 3.4))
     v = np.asarray(values, dtype=float)
@@ -87,7 +100,7 @@ def sweep_curve(x, values, ax=None, label=None, color=None, xlabel="", ylabel=""
     return fig
 
 
-def run_overview(history, run: int = 0) -> dict:
+def run_overview(history: History, run: int = 0) -> dict:
     """The general explorer's two figures for one run: the Figure-1 heatmap of the final
     weights and every neuron's projection on its final dominant feature against step."""
     c = history.configs[run]
@@ -97,7 +110,8 @@ def run_overview(history, run: int = 0) -> dict:
     return {"heatmap": heat, "trajectories": traj}
 
 
-def pure_vs_ratio(rho, maj, mino, title=None):
+def pure_vs_ratio(rho: ArrayLike, maj: ArrayLike, mino: ArrayLike,
+                  title: str | None = None) -> Figure:
     """Pure neurons per majority and per minority feature against rho (chapter 6 and its
     explorer). maj, mino: (len(rho), n_seeds)."""
     fig = sweep_curve(rho, maj, label="majority features", color=MAJ)
@@ -108,7 +122,8 @@ def pure_vs_ratio(rho, maj, mino, title=None):
     return fig
 
 
-def coverage_vs_width(ms, shares: dict, level: float = 0.8, title=None):
+def coverage_vs_width(ms: Sequence[int], shares: dict, level: float = 0.8,
+                      title: str | None = None) -> Figure:
     """Share of seeds in which every minority feature has a pure neuron, against the number of
     neurons m (chapter 7 and its explorer). shares: label -> values of len(ms)."""
     fig, ax = _axes(None, (5, 3.4))
@@ -134,7 +149,7 @@ def _axes(ax, size):
 
 
 # -- the data model and the architecture (chapters 1 and 2) ------------------------------------
-def dictionary(M, d: int, ax=None):
+def dictionary(M: ArrayLike, d: int, ax: Axes | None = None) -> Figure:
     """The dictionary M as an image: columns are atoms; the first d are features."""
     fig, ax = _axes(ax, (6, 3.2))
     M = np.asarray(M)
@@ -148,7 +163,8 @@ def dictionary(M, d: int, ax=None):
     return fig
 
 
-def frequencies(nominal, empirical, n_majority: int, n_tokens: int, ax=None):
+def frequencies(nominal: ArrayLike, empirical: ArrayLike, n_majority: int, n_tokens: int,
+                ax: Axes | None = None) -> Figure:
     """Nominal eps_j against the empirical share of tokens with z_j != 0, with 95% binomial bars."""
     fig, ax = _axes(ax, (6, 3.2))
     nominal, empirical = np.asarray(nominal), np.asarray(empirical)
@@ -164,7 +180,7 @@ def frequencies(nominal, empirical, n_majority: int, n_tokens: int, ax=None):
     return fig
 
 
-def energy(signal, noise, ax=None):
+def energy(signal: ArrayLike, noise: ArrayLike, ax: Axes | None = None) -> Figure:
     """Histograms of per-token signal energy ||Mz||^2 and noise energy ||xi||^2."""
     fig, ax = _axes(ax, (6, 3.2))
     bins = np.linspace(0, max(np.max(signal), np.max(noise)), 40)
@@ -176,7 +192,8 @@ def energy(signal, noise, ax=None):
     return fig
 
 
-def sequence_views(X, view1, view2, M, d: int):
+def sequence_views(X: ArrayLike, view1: ArrayLike, view2: ArrayLike, M: ArrayLike,
+                   d: int) -> Figure:
     """One sequence and its two views, in the dictionary's basis (rows: tokens)."""
     fig, axes = plt.subplots(1, 3, figsize=(10, 2.6), sharey=True, layout="constrained")
     M = np.asarray(M)
@@ -191,7 +208,7 @@ def sequence_views(X, view1, view2, M, d: int):
     return fig
 
 
-def brelu(b: float = 1.0, ax=None):
+def brelu(b: float = 1.0, ax: Axes | None = None) -> Figure:
     """The bilateral ReLU and its derivative for one bias b."""
     import torch
     f = model.brelu
@@ -205,7 +222,7 @@ def brelu(b: float = 1.0, ax=None):
     return fig
 
 
-def attention_map(weights, ax=None):
+def attention_map(weights: ArrayLike, ax: Axes | None = None) -> Figure:
     """The attention weights softmax(<x_r, x_s>/sqrt(d1)) of one sequence."""
     fig, ax = _axes(ax, (3.6, 3))
     im = ax.imshow(np.asarray(weights), cmap="Greys", vmin=0, vmax=1)
@@ -217,7 +234,8 @@ def attention_map(weights, ax=None):
     return fig
 
 
-def response_histograms(noise_resp, feature_resp, b, ax=None):
+def response_histograms(noise_resp: ArrayLike, feature_resp: ArrayLike, b: float,
+                        ax: Axes | None = None) -> Figure:
     """A neuron's pre-activations on noise-only and on feature-carrying tokens, and +-b."""
     fig, ax = _axes(ax, (6, 3.2))
     lim = np.abs(np.concatenate([noise_resp, feature_resp])).max()
@@ -233,8 +251,9 @@ def response_histograms(noise_resp, feature_resp, b, ax=None):
 
 
 # -- the explorers (imbacl.widgets) -------------------------------------------------------------
-def lam_eps_plane(d: int, lam, eps, values=None, eps_max=None, C_z: float = 1.0, ax=None,
-                  label: str = "pure neurons per minority feature"):
+def lam_eps_plane(d: int, lam: ArrayLike, eps: ArrayLike, values: ArrayLike | None = None,
+                  eps_max: float | None = None, C_z: float = 1.0, ax: Axes | None = None,
+                  label: str = "pure neurons per minority feature") -> Figure:
     """The (lam, eps) plane on log axes: the Stage-1 threshold eps = lam d / (C_z log log d) of
     :func:`imbacl.theory.eps_threshold` (below it a feature does not grow in Stage 1; shaded),
     and the points (lam[k], eps[k]), coloured by ``values[k]`` when given."""
@@ -267,7 +286,8 @@ def lam_eps_plane(d: int, lam, eps, values=None, eps_max=None, C_z: float = 1.0,
 
 
 # -- training dynamics: Stages 1-3 (chapters 3-5) ----------------------------------------------
-def growth_curves(steps, P, d: int, n_majority: int, T1=None, ax=None):
+def growth_curves(steps: Sequence[float] | np.ndarray, P: ArrayLike, d: int, n_majority: int,
+                  T1: ArrayLike | None = None, ax: Axes | None = None) -> Figure:
     """Theorem 3.1 at a glance: ``log |<w_i^(t), M_j>| / |<w_i^(0), M_j>|`` against step t, the
     median (line) and 25-75% band over runs, neurons and directions of each group: majority
     features (blue), minority features (orange) and non-feature directions (grey).
@@ -296,7 +316,9 @@ def growth_curves(steps, P, d: int, n_majority: int, T1=None, ax=None):
     return fig
 
 
-def rate_vs_eps(eps, rates, labels, fits=None, ax=None):
+def rate_vs_eps(eps: ArrayLike, rates: ArrayLike, labels: Iterable[str],
+                fits: Sequence[tuple[float, float]] | None = None,
+                ax: Axes | None = None) -> Figure:
     """Per-step log-growth rate against the frequency eps_j, one colour per group (e.g. per
     lam): mean +- sd over the second axis of ``rates`` (G, n, d), and, when given, the fitted
     lines ``fits[g] = (intercept, slope)``. A horizontal line marks zero growth."""
@@ -318,7 +340,9 @@ def rate_vs_eps(eps, rates, labels, fits=None, ax=None):
     return fig
 
 
-def lucky_alignment(steps, P, pairs, d: int, n_majority: int, marks=None, ax=None):
+def lucky_alignment(steps: ArrayLike, P: ArrayLike, pairs: Iterable[tuple[int, int]], d: int,
+                    n_majority: int, marks: dict | None = None,
+                    ax: Axes | None = None) -> Figure:
     """Theorem 3.2 for one run: ``cos^2(w_i^(t), M_j)`` for every (neuron, feature) pair in
     ``pairs`` (blue: majority feature, orange: minority) and, dashed grey, the same neurons'
     largest non-feature ``cos^2(w_i^(t), M_j^perp)``. P: (S, m, d1). ``marks``: dict of
@@ -343,7 +367,7 @@ def lucky_alignment(steps, P, pairs, d: int, n_majority: int, marks=None, ax=Non
 
 
 # -- imbalance: ratio, width, regularisation (chapters 6-8) ------------------------------------
-def panel_curves(values, labels) -> dict:
+def panel_curves(values: Sequence | np.ndarray, labels: Iterable[str]) -> dict:
     """The ``curves`` of a :func:`sweep_panels` panel: ``{labels[k]: values[k]}``, one curve per
     entry of the first axis of ``values`` (e.g. one per lam of a (lam, rho, seed) array)."""
     labels = list(labels)
@@ -352,7 +376,9 @@ def panel_curves(values, labels) -> dict:
     return dict(zip(labels, values))
 
 
-def sweep_panels(x, panels, xlabel="", logx=False, ncols=3, size=(3.5, 2.7), xticks=None):
+def sweep_panels(x: ArrayLike, panels: Sequence[dict], xlabel: str = "", logx: bool = False,
+                 ncols: int = 3, size: tuple[float, float] = (3.5, 2.7),
+                 xticks: Iterable[float] | None = None) -> Figure:
     """Several sweep panels side by side, sharing the x axis values.
 
     panels: list of dicts with ``ylabel``, ``curves`` {label: values (len(x), n_seeds)} drawn as
@@ -394,8 +420,10 @@ def sweep_panels(x, panels, xlabel="", logx=False, ncols=3, size=(3.5, 2.7), xti
     return fig
 
 
-def fit_plot(x, y, curves=None, yerr=None, labels=None, xlabel="", ylabel="", logx=False,
-             logy=False, ax=None, title=None):
+def fit_plot(x: ArrayLike | dict, y: ArrayLike | dict, curves: dict | None = None,
+             yerr: ArrayLike | dict | None = None, labels: str | None = None, xlabel: str = "",
+             ylabel: str = "", logx: bool = False, logy: bool = False, ax: Axes | None = None,
+             title: str | None = None) -> Figure:
     """Measured points with error bars and fitted or predicted curves.
 
     x, y, yerr: one array, or a dict {label: array} for several point sets (each its colour);
@@ -432,8 +460,10 @@ def _grid_position(values, grid):
     return np.where((v >= grid[0]) & (v <= grid[-1]), pos, np.nan)
 
 
-def grid_map(x, y, Z, xlabel="", ylabel="", zlabel="", curves=None, vmin=0.0, vmax=1.0,
-             cmap="viridis", digits=2, ax=None, title=None):
+def grid_map(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, Z: ArrayLike,
+             xlabel: str = "", ylabel: str = "", zlabel: str = "", curves: dict | None = None,
+             vmin: float = 0.0, vmax: float = 1.0, cmap: str = "viridis", digits: int = 2,
+             ax: Axes | None = None, title: str | None = None) -> Figure:
     """Z (len(y), len(x)) on the categorical grid of x (columns) and y (rows), each cell
     labelled with its value. curves {label: (xs, ys)} are given in data units and placed by
     interpolating between grid values (parts outside the grid are not drawn). Returns the Figure."""
@@ -460,7 +490,8 @@ def grid_map(x, y, Z, xlabel="", ylabel="", zlabel="", curves=None, vmin=0.0, vm
     return fig
 
 
-def heatmap_row(Ps, d, n_majority, titles, n_neurons: int = 13):
+def heatmap_row(Ps: Sequence[np.ndarray], d: int | Sequence[int], n_majority: int | Sequence[int],
+                titles: Iterable[str], n_neurons: int = 13) -> Figure:
     """:func:`figure1` heatmaps side by side, one per projection matrix in ``Ps`` (e.g. runs on
     either side of a threshold), with their titles. ``d`` and ``n_majority``: one value for
     every panel, or one per panel (runs of different sizes; panels are as wide as their d).
@@ -479,7 +510,9 @@ def heatmap_row(Ps, d, n_majority, titles, n_neurons: int = 13):
 
 
 # -- remedies (chapter 9) ------------------------------------------------------------------------
-def remedy_panels(arms, groups, panels, group_label=r"$\rho$", ncols=3, size=(4.2, 2.9)):
+def remedy_panels(arms: Sequence[str], groups: Sequence, panels: Sequence[dict],
+                  group_label: str = r"$\rho$", ncols: int = 3,
+                  size: tuple[float, float] = (4.2, 2.9)) -> Figure:
     """Grouped bars: for each panel, one group of bars per arm (remedy), one bar per group value
     (e.g. rho), height = mean over seeds, error bar = sd.
 
@@ -509,7 +542,7 @@ def remedy_panels(arms, groups, panels, group_label=r"$\rho$", ncols=3, size=(4.
     return fig
 
 
-def regime_map(lam, thresholds, points, ax=None):
+def regime_map(lam: ArrayLike, thresholds: dict, points: dict, ax: Axes | None = None) -> Figure:
     """The theory's regime in the (lam, eps) plane: for each label in ``thresholds`` (e.g. a
     ratio d1/d) the measured Stage-1 zero-growth frequency eps0(lam) as a line (below it a
     feature shrinks from step 0), and ``points`` {name: (lam, eps_min)} marked (presets).

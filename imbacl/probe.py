@@ -10,16 +10,21 @@ the run's own data model (its dictionary, frequencies and noise), without augmen
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
 from .data import dictionary, generator, sample_config
 from .model import attention, bias, encode, prune_mask
 
+if TYPE_CHECKING:
+    from .config import Config
+
 TRAIN_OFFSET, TEST_OFFSET = 1_000_003, 2_000_003     # data streams disjoint from training's
 
 
-def embed(config, W: np.ndarray, X: torch.Tensor) -> np.ndarray:
+def embed(config: Config, W: np.ndarray, X: torch.Tensor) -> np.ndarray:
     """f(X) for sequences X (n, L, d1) under final weights W (m, d1), with the bias rule and,
     if the config prunes, its pruning mask: (n, m)."""
     Wt = torch.as_tensor(W, dtype=torch.float32)[None]
@@ -29,8 +34,8 @@ def embed(config, W: np.ndarray, X: torch.Tensor) -> np.ndarray:
     return encode(A, Wt, b, keep)[0].numpy()
 
 
-def probe_config(config, W: np.ndarray, n_train: int = 3000, n_test: int = 3000,
-                 data_config=None) -> np.ndarray:
+def probe_config(config: Config, W: np.ndarray, n_train: int = 3000, n_test: int = 3000,
+                 data_config: Config | None = None) -> np.ndarray:
     """Balanced accuracy of a linear probe for each feature j (d,); NaN where a class is missing.
 
     ``data_config`` draws the probe's sequences from another data model (e.g. the plain,
@@ -59,13 +64,14 @@ def probe_config(config, W: np.ndarray, n_train: int = 3000, n_test: int = 3000,
     return out
 
 
-def weights_from_projections(config, P: np.ndarray) -> np.ndarray:
+def weights_from_projections(config: Config, P: np.ndarray) -> np.ndarray:
     """The weights W (m, d1) of a run from its projections P = W M (m, d1), e.g. a run cached by
     :func:`imbacl.io.save_final`: W = P M^T, M the run's orthonormal dictionary (its seed)."""
     M = dictionary(config.d1, generator(config.seed, "dictionary")).numpy().astype(np.float64)
     return np.asarray(P, dtype=np.float64) @ M.T
 
 
-def probe_final(config, P: np.ndarray, n_train: int = 2000, n_test: int = 2000) -> np.ndarray:
+def probe_final(config: Config, P: np.ndarray, n_train: int = 2000,
+                n_test: int = 2000) -> np.ndarray:
     """:func:`probe_config` of a run known by its final projections P (a cached run)."""
     return probe_config(config, weights_from_projections(config, P), n_train, n_test)

@@ -8,8 +8,11 @@ remedy does.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from . import metrics
 from .config import Config, preset
@@ -18,6 +21,9 @@ from .probe import probe_final
 from .model import prune_mask
 from .sweep import FinalSweep, RunTable, final_projections, grid, run, run_table
 from .train import initial_projections
+
+if TYPE_CHECKING:
+    import os
 
 # The three regimes of chapter 9, at rho = eps_min / eps_max in RHOS.
 # [choice] "theory": every feature grows in Stage 1 (the regime chapter); "figure1": weight
@@ -77,13 +83,13 @@ def arm_name(config: Config) -> str:
     return ", ".join(parts) or "baseline"
 
 
-def gains(table: RunTable, key: str, arms, **conds) -> np.ndarray:
+def gains(table: RunTable, key: str, arms: Iterable[str], **conds: Any) -> np.ndarray:
     """Paired gains of column ``key``, shape (len(arms), seeds): each arm's run minus the
     baseline run with the same seed, within the rows matching ``conds`` (e.g. regime, rho)."""
     return np.stack([table.paired(key, {"arm": "baseline"}, arm=a, **conds) for a in arms])
 
 
-def kept_neurons(P, prune_frac: float) -> np.ndarray:
+def kept_neurons(P: ArrayLike, prune_frac: float) -> np.ndarray:
     """Boolean (..., m): the neurons the final forward pass keeps (:func:`imbacl.model.prune_mask`
     of the final weights; ||w_i|| = ||P_i|| since M is a rotation). All True without pruning."""
     P = torch.as_tensor(np.asarray(P, dtype=np.float64))
@@ -91,7 +97,7 @@ def kept_neurons(P, prune_frac: float) -> np.ndarray:
         P.shape[:-1]).bool().numpy()
 
 
-def pruning_measures(config: Config, P) -> dict:
+def pruning_measures(config: Config, P: ArrayLike) -> dict:
     """Per-run measures of what pruning should change, from the final projections P (m, d1)
     and the run's own initialisation:
 
@@ -140,7 +146,7 @@ def arm_table(final: FinalSweep, labels: dict | None = None, probes: dict | None
     return t
 
 
-def paired_arm(base: Config, arm: dict, seeds: int, **train_kwargs) -> RunTable:
+def paired_arm(base: Config, arm: dict, seeds: int, **train_kwargs: Any) -> RunTable:
     """Train ``arm`` (overrides of ``base``) and the untreated ``base`` for seeds 0..seeds-1
     and return their :func:`arm_table`: ``gains(table, key, [arm_name(base.replace(**arm))])``
     is the per-seed gain."""
@@ -151,7 +157,7 @@ def paired_arm(base: Config, arm: dict, seeds: int, **train_kwargs) -> RunTable:
     return arm_table(final)
 
 
-def cached_run(paths, config: Config) -> np.ndarray:
+def cached_run(paths: Sequence[str | os.PathLike], config: Config) -> np.ndarray:
     """The cached final projections (m, d1) of ``config``'s run, from the first file of
     ``paths`` that holds it."""
     for path in paths:
@@ -218,7 +224,8 @@ def to_probe(final: FinalSweep) -> list:
             and any(all(getattr(c, f) == v for f, v in w.items()) for w in wanted)]
 
 
-def probe_runs(configs, P, workers: int = 1) -> np.ndarray:
+def probe_runs(configs: Iterable[Config], P: Iterable[np.ndarray],
+               workers: int = 1) -> np.ndarray:
     """Balanced probe accuracy per feature (runs, d) of cached runs (their final projections),
     :func:`imbacl.probe.probe_final` with PROBE_N sequences, over ``workers`` processes."""
     jobs = list(zip(configs, P))
@@ -233,14 +240,14 @@ def _probe_one(job):
     return probe_final(job[0], job[1], PROBE_N, PROBE_N)
 
 
-def save_probes(path, configs, acc) -> None:
+def save_probes(path: str | os.PathLike, configs: Iterable[Config], acc: ArrayLike) -> None:
     """Probe accuracies (runs, d) with the configs they belong to (JSON per run)."""
     import json
     _save(path, "record", acc=np.asarray(acc, dtype=np.float64),
           configs=np.array([json.dumps(c.to_dict()) for c in configs]))
 
 
-def load_probes(path) -> dict:
+def load_probes(path: str | os.PathLike) -> dict:
     """Config -> probe accuracies (d,), from :func:`save_probes`."""
     import json
     with np.load(path) as z:

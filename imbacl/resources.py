@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field as _field
+from typing import Any, Iterable
 
 from .config import Config
 from .errors import ConfigError, ResourceError
@@ -81,14 +82,14 @@ class Estimate:
                 f"{'es' if self.batches != 1 else ''}, about {fmt_seconds(self.seconds)}")
 
 
-def fmt_bytes(n) -> str:
+def fmt_bytes(n: float) -> str:
     for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if n >= size:
             return f"{n / size:.3g} {unit}"
     return f"{int(n)} B"
 
 
-def fmt_seconds(s) -> str:
+def fmt_seconds(s: float) -> str:
     if s < 60:
         return f"{s:.2g} s"
     for unit, size in (("years", 365.25 * 86400), ("days", 86400), ("h", 3600), ("min", 60)):
@@ -108,7 +109,8 @@ def _as_configs(configs) -> list:
     return configs
 
 
-def batches(configs, max_batch: int | None = None) -> list:
+def batches(configs: Config | Iterable[Config | tuple[dict, Config]],
+            max_batch: int | None = None) -> list[list[Config]]:
     """The batches ``imbacl.sweep.run`` trains: configs grouped by ``Config.shape_key`` in order
     of first appearance, each group split into chunks of ``max_batch`` runs."""
     # 0 means no chunking, as in sweep.run (`max_batch or len(group)`); a negative value would
@@ -221,8 +223,10 @@ def _check_train_kwargs(kwargs):
         raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
 
 
-def estimate(configs, record_at=None, n_snapshots: int = 100, threads: int | None = 2,
-             compile: bool = False, max_batch: int | None = None) -> Estimate:
+def estimate(configs: Config | Iterable[Config | tuple[dict, Config]],
+             record_at: Iterable[int] | None = None, n_snapshots: int = 100,
+             threads: int | None = 2, compile: bool = False,
+             max_batch: int | None = None) -> Estimate:
     """Peak memory and run-steps of training ``configs`` (a Config, a list of Configs, or the
     (overrides, Config) points of ``imbacl.sweep.grid``) with ``train``'s arguments of the same
     names, as ``imbacl.sweep.run`` would batch them (one batch if they share a shape). Nothing
@@ -255,7 +259,7 @@ def work(c: Config) -> int:
     return c.m * c.d1 * c.batch * c.seq_len
 
 
-def cost(configs) -> float:
+def cost(configs: Iterable[Config]) -> float:
     """The work of training ``configs`` in figure1 run-steps: sum of steps * :func:`work` over
     figure1's (the explorers' budget unit; seconds = cost / RATE)."""
     return sum(c.steps * work(c) for c in configs) / FIGURE1_WORK
@@ -265,7 +269,7 @@ def cost(configs) -> float:
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
-def parse_bytes(text, name=ENV_VAR) -> int:
+def parse_bytes(text: str | int, name: str = ENV_VAR) -> int:
     """A memory size: bytes as an integer, or with a binary suffix K, M, G or T (``8G``, ``512M``,
     ``1.5T``; a trailing ``B``/``iB`` is allowed). ConfigError names ``name`` if it is not one."""
     allowed = ("must be a positive number of bytes, optionally with a suffix K, M, G or T "
@@ -354,7 +358,8 @@ def _limit(limit):
     return avail, f"{source}; set {ENV_VAR} to change it"
 
 
-def check(configs, limit: int | float | None = None, **train_kwargs) -> Estimate:
+def check(configs: Config | Iterable[Config | tuple[dict, Config]],
+          limit: int | float | None = None, **train_kwargs: Any) -> Estimate:
     """The :func:`estimate` of ``configs``, or ResourceError (one line: the estimate, the limit,
     the field that drives it and the largest value of that field that would fit) if its peak
     exceeds ``limit`` bytes (default: :func:`available_memory`). ``train_kwargs``: ``train``'s

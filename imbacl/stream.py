@@ -6,11 +6,15 @@ numbers whether it is trained alone or in a batch with others.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import torch
 
 from .data import generator, pair_views, unpack_bits      # generator: one per run and purpose
+
+if TYPE_CHECKING:
+    from .config import Config
 
 # Steps of data drawn per run at a time. A constant of the data model (not of the batch size),
 # because chunking changes the order in which a generator's numbers are used.
@@ -45,8 +49,11 @@ class DataStream:
     # Elements of one view that a block of steps may hold (about 4 MB of float32).
     BLOCK_ELEMENTS = 1 << 20
 
-    def __init__(self, configs, dictionaries: torch.Tensor, transform=None, device="cpu",
-                 workers: int = 1, draw=None):
+    def __init__(self, configs: Sequence[Config], dictionaries: torch.Tensor,
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 device: str | torch.device = "cpu", workers: int = 1,
+                 draw: Callable[[torch.Generator, torch.Tensor, torch.Tensor, torch.Tensor],
+                                None] | None = None):
         c0 = configs[0]
         self.K, self.L, self.d1 = c0.batch, c0.seq_len, c0.d1
         self.M = dictionaries
@@ -72,7 +79,7 @@ class DataStream:
         self._pos, self._block = CHUNK_STEPS, None
         self._draw = draw
 
-    def close(self):
+    def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
@@ -147,7 +154,7 @@ class DataStream:
         self._pos += 1
         return self._pos - 1
 
-    def next(self):
+    def next(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         t = self._advance()
         if t % self.block == 0:
             self._block = self._make_block(t)
@@ -155,7 +162,8 @@ class DataStream:
         i = t % self.block
         return A1[:, i], A2[:, i], (None if w is None else w[:, i])
 
-    def next_draws(self):
+    def next_draws(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                  torch.Tensor | None]:
         """The next step's raw draws instead of its views, for a caller that makes the views
         itself (the trainer's compiled step): uniforms u (R, K, L, d), normals xi (R, K, L, d1),
         mask words (R, K, L, n_words), and the per-pair weights as ``next`` gives them."""

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import metrics
 from .config import Config, parse_value
@@ -19,8 +21,11 @@ from .history import History
 from .resources import check
 from .train import train
 
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
-def grid(base: Config, seeds: int = 1, **axes) -> list:
+
+def grid(base: Config, seeds: int = 1, **axes: Sequence) -> list:
     """The product of ``axes`` (field -> list of values) and ``seeds`` seeds over ``base``.
 
     Returns a list of (overrides, Config); seeds run base.seed, base.seed + 1, ...
@@ -72,7 +77,10 @@ class SweepResult:
     def __iter__(self):
         return (self[i] for i in range(len(self)))
 
-    def table(self, points=None, labels=None, fields=(), measures=None) -> "RunTable":
+    def table(self, points: Sequence[tuple[dict, Config]] | None = None,
+              labels: Sequence[dict] | None = None, fields: Sequence[str] = (),
+              measures: dict[str, Callable[[np.ndarray, int, int], Any]] | None = None,
+              ) -> "RunTable":
         """One row per run of the final snapshot: see :func:`run_table`. ``points``: the
         (overrides, Config) list the sweep was run from (its overrides label the rows);
         ``labels``: one dict per run instead (e.g. arm names); neither: only the seed."""
@@ -81,7 +89,9 @@ class SweepResult:
         return run_table(self.configs, labels, final_projections(self), fields, measures)
 
 
-def run(configs, executor=None, max_batch: int | None = None, **train_kwargs) -> SweepResult:
+def run(configs: Sequence[Config] | Sequence[tuple[dict, Config]],
+        executor: Executor | None = None, max_batch: int | None = None,
+        **train_kwargs: Any) -> SweepResult:
     """Train every config, one batch per shape group (or per ``max_batch`` chunk of one).
 
     With ``executor`` (any concurrent.futures.Executor) the batches are submitted to it;
@@ -100,7 +110,9 @@ def run(configs, executor=None, max_batch: int | None = None, **train_kwargs) ->
     return SweepResult(configs, histories, index)
 
 
-def run_each(fn, configs, executor=None, max_batch: int | None = None, **kwargs) -> list:
+def run_each(fn: Callable[..., Sequence], configs: Iterable[Config],
+             executor: Executor | None = None, max_batch: int | None = None,
+             **kwargs: Any) -> list:
     """:func:`run`'s batching and executor for another per-batch function: ``fn(batch,
     **kwargs)`` returns one result per run of the batch, e.g. :func:`imbacl.scaling.train_records`
     (a compact record per run, so that a worker does not send whole histories back). Returns the
@@ -125,7 +137,8 @@ def _batches(fn, configs, executor, max_batch, kwargs):
 
 
 # -- arranging and caching sweep results (chapters 6-8) ----------------------------------------
-def arrange(points, values):
+def arrange(points: Sequence[tuple[dict, Config | None]],
+            values: Iterable[ArrayLike]) -> tuple[dict, np.ndarray]:
     """Arrange per-run values of a :func:`grid` into an array with one axis per grid axis.
 
     points: the (overrides, Config) list of :func:`grid` (a full product, every point with the
@@ -150,7 +163,7 @@ def arrange(points, values):
     return axes, arr.reshape(*(len(v) for v in axes.values()), seeds, *arr.shape[1:])
 
 
-def find(points, seed: int = 0, **overrides) -> int:
+def find(points: Sequence[tuple[dict, Config]], seed: int = 0, **overrides: Any) -> int:
     """Index in ``points`` (from :func:`grid`) of the run with these grid values and seed."""
     for k, (o, c) in enumerate(points):
         if o == overrides and c.seed == seed:
@@ -180,7 +193,7 @@ class FinalSweep:
         """(overrides, Config) pairs, as :func:`grid` returns them (for :func:`arrange`)."""
         return list(zip(self.overrides, self.configs))
 
-    def select(self, **fields) -> "FinalSweep":
+    def select(self, **fields: Any) -> "FinalSweep":
         """The runs whose configs have the given field values (a list matches any of its
         values), in the file's order."""
         keep = [i for i, c in enumerate(self.configs)
@@ -189,13 +202,18 @@ class FinalSweep:
         return FinalSweep(*([getattr(self, a)[i] for i in keep]
                             for a in ("configs", "overrides", "steps", "P")))
 
-    def table(self, fields=(), measures=None) -> "RunTable":
+    def table(self, fields: Sequence[str] = (),
+              measures: dict[str, Callable[[np.ndarray, int, int], Any]] | None = None,
+              ) -> "RunTable":
         """One row per cached run, labelled by its grid overrides: see :func:`run_table`."""
         return run_table(self.configs, self.overrides, self.P, fields, measures)
 
 
 # -- per-run tables (chapters 6-9) ---------------------------------------------------------------
-def run_table(configs, labels, P, fields=(), measures=None) -> "RunTable":
+def run_table(configs: Sequence[Config], labels: Sequence[dict], P: Sequence[np.ndarray],
+              fields: Sequence[str] = (),
+              measures: dict[str, Callable[[np.ndarray, int, int], Any]] | None = None,
+              ) -> "RunTable":
     """A :class:`RunTable` with one row per run: its ``labels`` (a dict per run, e.g. the grid
     overrides), the config ``fields`` named (e.g. ``("lam",)``), its ``seed``, every value of
     :func:`imbacl.metrics.imbalance_summary` of its final projections ``P`` (m, d1) (with the
@@ -238,7 +256,7 @@ class RunTable:
     ``labels`` names the columns that say which run a row is (grid values, seed) rather than
     what was measured."""
 
-    def __init__(self, rows, labels=()):
+    def __init__(self, rows: Iterable[dict], labels: Iterable[str] = ()):
         self.rows = [dict(r) for r in rows]
         self.labels = list(labels)
 
@@ -258,25 +276,25 @@ class RunTable:
         """The column names, in the order of the first row."""
         return list(self.rows[0]) if self.rows else []
 
-    def select(self, **conds) -> "RunTable":
+    def select(self, **conds: Any) -> "RunTable":
         """The rows whose columns equal the given values (a list matches any of its values)."""
         return RunTable([r for r in self.rows if _matches(r, conds)], self.labels)
 
-    def column(self, key) -> np.ndarray:
+    def column(self, key: str) -> np.ndarray:
         """The values of one column, in row order."""
         if self.rows and key not in self.rows[0]:
             raise KeyError(f"no column {key!r}; the table has {', '.join(self.keys())}")
         return np.asarray([r[key] for r in self.rows])
 
-    def get(self, key, **conds) -> np.ndarray:
+    def get(self, key: str, **conds: Any) -> np.ndarray:
         """``select(**conds).column(key)``: e.g. one grid point's values over its seeds."""
         return self.select(**conds).column(key)
 
-    def mean(self, key, **conds) -> float:
+    def mean(self, key: str, **conds: Any) -> float:
         """Mean of a column over the (selected) rows, NaNs ignored (``np.nanmean``)."""
         return float(np.nanmean(self.get(key, **conds)))
 
-    def add(self, key, values, label: bool = False) -> "RunTable":
+    def add(self, key: str, values: Iterable, label: bool = False) -> "RunTable":
         """Add (or replace) the column ``key``: one value per row, in row order; ``label=True``
         for a column that says which run a row is (e.g. rho from eps_min). Returns self."""
         values = list(values)
@@ -288,7 +306,7 @@ class RunTable:
             self.labels.append(key)
         return self
 
-    def arrange(self, key, *axes) -> np.ndarray:
+    def arrange(self, key: str, *axes: str) -> np.ndarray:
         """The column ``key`` as an array with one axis per named column in ``axes`` (their
         values in order of appearance) and a last axis over the seeds, as
         :func:`~imbacl.sweep.arrange` does for a grid: the rows must be a full grid over
@@ -296,12 +314,12 @@ class RunTable:
         points = [({a: r[a] for a in axes}, None) for r in self.rows]
         return arrange(points, self.column(key))[1]
 
-    def arrays(self, *axes) -> dict:
+    def arrays(self, *axes: str) -> dict:
         """:meth:`arrange` of every numeric measured column (every column but the labels)."""
         return {k: self.arrange(k, *axes) for k in self.keys()
                 if k not in self.labels and k not in axes and self.column(k).dtype.kind in "biuf"}
 
-    def paired(self, key, control: dict, **conds) -> np.ndarray:
+    def paired(self, key: str, control: dict, **conds: Any) -> np.ndarray:
         """Paired differences of column ``key``: each row matching ``conds`` minus the row with
         the same seed matching ``conds`` updated by ``control`` (e.g. ``{"arm": "baseline"}``),
         in the order of the treated rows."""

@@ -6,29 +6,39 @@ Logs are natural.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .data import sample_config
 from .loss import infonce
 from .model import attention, bias, encode
+
+if TYPE_CHECKING:
+    from .config import Config
 
 
 def _loglog(d):
     return np.log(np.log(d))
 
 
-def stage1_factor(eps, lr, lam, d, C_z=1.0):
+def stage1_factor(eps: ArrayLike, lr: float | np.ndarray, lam: float | np.ndarray,
+                  d: float | np.ndarray, C_z: float = 1.0) -> np.ndarray | float:
     """Per-step growth factor of ``|<w_i, M_j>|`` in Stage 1: ``1 - eta lam + eta eps_j C_z loglog d / d``."""
     return 1 - lr * lam + lr * np.asarray(eps) * C_z * _loglog(d) / d
 
 
-def stage1_inverse(rate, lr, lam, d):
+def stage1_inverse(rate: ArrayLike, lr: float | np.ndarray, lam: float | np.ndarray,
+                   d: float | np.ndarray) -> np.ndarray | float:
     """C_z eps_j from a per-step log-growth ``rate = log(stage1_factor)``: the exact inverse of
     :func:`stage1_factor`, ``(exp(rate) - 1 + eta lam) / (eta loglog d / d)``."""
     return (np.exp(rate) - 1 + lr * lam) / (lr * _loglog(d) / d)
 
 
-def stage1_inverse_linear(rate, lr, lam, d, eps=1.0):
+def stage1_inverse_linear(rate: float | np.ndarray, lr: float | np.ndarray,
+                          lam: float | np.ndarray, d: float | np.ndarray,
+                          eps: float | np.ndarray = 1.0) -> np.ndarray | float:
     """C_z from a per-step log-growth ``rate`` of a feature of frequency ``eps``, by the
     linearised factor: log(1 - eta lam + eta eps C_z loglog d / d) is about
     ``eta eps C_z loglog d / d - eta lam``, so ``C_z = (rate / eta + lam) d / (eps loglog d)``.
@@ -36,73 +46,79 @@ def stage1_inverse_linear(rate, lr, lam, d, eps=1.0):
     return (rate / lr + lam) * d / (eps * _loglog(d))
 
 
-def lam_threshold(eps, d, C_z=1.0):
+def lam_threshold(eps: ArrayLike, d: float | np.ndarray, C_z: float = 1.0) -> np.ndarray | float:
     """The lam at which feature eps stops growing in Stage 1 (factor = 1): eps C_z loglog d / d."""
     return np.asarray(eps) * C_z * _loglog(d) / d
 
 
-def eps_threshold(lam, d, C_z=1.0):
+def eps_threshold(lam: ArrayLike, d: float | np.ndarray, C_z: float = 1.0) -> np.ndarray | float:
     """The smallest frequency that still grows under regularisation lam: lam d / (C_z loglog d)."""
     return np.asarray(lam) * d / (C_z * _loglog(d))
 
 
-def T1(d, d1, lr, C=1.0):
+def T1(d: float | np.ndarray, d1: float | np.ndarray, lr: float | np.ndarray,
+       C: float = 1.0) -> np.ndarray | float:
     """End of Stage 1, Theta(d1 log d / (eta loglog d)), up to the constant C."""
     return C * d1 * np.log(d) / (lr * _loglog(d))
 
 
-def T2(d, d1, lr, tau, eps_max, C=1.0, C2=1.0):
+def T2(d: float | np.ndarray, d1: float | np.ndarray, lr: float | np.ndarray,
+       tau: float | np.ndarray, eps_max: float | np.ndarray, C: float = 1.0,
+       C2: float = 1.0) -> np.ndarray | float:
     """End of Stage 2, T1 + Theta(d tau log d / (eps_max eta loglog d))."""
     return T1(d, d1, lr, C) + C2 * d * tau * np.log(d) / (eps_max * lr * _loglog(d))
 
 
-def T3(d, lr):
+def T3(d: float | np.ndarray, lr: float | np.ndarray) -> np.ndarray | float:
     """Start of the final window, d^1.01 / eta."""
     return d ** 1.01 / lr
 
 
-def T4(d, lr):
+def T4(d: float | np.ndarray, lr: float | np.ndarray) -> np.ndarray | float:
     """End of the final window, d^1.99 / eta."""
     return d ** 1.99 / lr
 
 
-def ni_exponent(rho, gamma_c0=0.0):
+def ni_exponent(rho: ArrayLike, gamma_c0: float = 0.0) -> np.ndarray | float:
     """Exponent of ``|N_i| = O(d^(1 - rho^2 (1 - gamma c0)))``."""
     return 1 - np.asarray(rho) ** 2 * (1 - gamma_c0)
 
 
-def ni_bound(d, rho, gamma_c0=0.0, C=1.0):
+def ni_bound(d: float | np.ndarray, rho: ArrayLike, gamma_c0: float = 0.0,
+             C: float = 1.0) -> np.ndarray | float:
     """``|N_i| <= C d^(1 - rho^2 (1 - gamma c0))``."""
     return C * d ** ni_exponent(rho, gamma_c0)
 
 
-def omega1(C_m, rho, gamma_c0=0.0):
+def omega1(C_m: float | np.ndarray, rho: ArrayLike, gamma_c0: float = 0.0) -> np.ndarray | float:
     """omega_1 = C_m - rho^(-2) (1 + gamma c0): at least Omega(d^omega_1) pure neurons per feature."""
     return C_m - np.asarray(rho, dtype=float) ** -2 * (1 + gamma_c0)
 
 
-def pure_bound(d, C_m, rho, gamma_c0=0.0, C=1.0):
+def pure_bound(d: float | np.ndarray, C_m: float | np.ndarray, rho: ArrayLike,
+               gamma_c0: float = 0.0, C: float = 1.0) -> np.ndarray | float:
     """C d^omega_1, the Theorem 3.3 lower bound on pure neurons per feature."""
     return C * d ** omega1(C_m, rho, gamma_c0)
 
 
-def lucky_bound(m, d, rho):
+def lucky_bound(m: float | np.ndarray, d: float | np.ndarray, rho: ArrayLike) -> np.ndarray | float:
     """The ICLR version's lucky-neuron count m d^(-(eps_max/eps_min)^2) = m d^(-rho^-2)."""
     return m * d ** (-np.asarray(rho, dtype=float) ** -2)
 
 
-def alpha_range(eps_j, eps_max, tau, Xi2=1.0):
+def alpha_range(eps_j: ArrayLike, eps_max: float | np.ndarray, tau: float | np.ndarray,
+                Xi2: float = 1.0) -> tuple[np.ndarray | float, np.ndarray | float]:
     """Theorem 3.3's interval for alpha_ij: [(eps_j/eps_max) tau / Xi_2, (eps_j/eps_max) tau]."""
     r = np.asarray(eps_j) / eps_max
     return r * tau / Xi2, r * tau
 
 
-def C_m(m, d):
+def C_m(m: ArrayLike, d: ArrayLike) -> np.ndarray | float:
     """The width exponent C_m with m = d^C_m."""
     return np.log(m) / np.log(d)
 
 
-def mask_offset(freqs, d1):
+def mask_offset(freqs: ArrayLike, d1: float | np.ndarray) -> np.ndarray | float:
     """``sum_k eps_k / d1``: the frequency every direction loses to the masking augmentation
     (ours, not the paper's). The two views 2DX and 2(I-D)X never share a coordinate, so their
     cross-covariance is C - diag(C) with C = M diag(eps) M^T + sigma^2 I: the noise cancels, and
@@ -112,13 +128,15 @@ def mask_offset(freqs, d1):
     return np.sum(np.asarray(freqs, dtype=float), axis=-1) / d1
 
 
-def lam_threshold_offset(eps, d, offset, C_z=1.0):
+def lam_threshold_offset(eps: ArrayLike, d: float | np.ndarray, offset: float | np.ndarray,
+                         C_z: float = 1.0) -> np.ndarray | float:
     """The Stage-1 threshold with the mask offset: ``(eps - offset) C_z loglog d / d`` (ours);
     negative where eps < offset (such a feature decays even at lam = 0)."""
     return (np.asarray(eps) - offset) * C_z * _loglog(d) / d
 
 
-def lucky_init_expected(m, d, ratio, gamma=0.0):
+def lucky_init_expected(m: float | np.ndarray, d: float | np.ndarray, ratio: ArrayLike,
+                        gamma: float = 0.0) -> np.ndarray | float:
     """Expected number of neurons lucky at initialisation for one feature
     (:func:`imbacl.metrics.lucky_at_init`): ``m P(|g| >= ratio sqrt(2 (1 + gamma) log d))``
     with g ~ N(0, 1) and ratio = eps_max / eps_j. For large d this is
@@ -129,8 +147,8 @@ def lucky_init_expected(m, d, ratio, gamma=0.0):
 
 
 # -- carrying a config along the theory's scalings -------------------------------------------
-def scale_to_d(base, d: int, d_ref: int = 9, eps_max: float | None = None,
-               rho: float | None = None, scale_tau: bool = False):
+def scale_to_d(base: Config, d: int, d_ref: int = 9, eps_max: float | None = None,
+               rho: float | None = None, scale_tau: bool = False) -> Config:
     """``base`` (set at d_ref features) carried to d features along the paper's scalings: the
     one rule every chapter that changes d uses (the ratio chapter directly, the scaling
     chapter through :func:`imbacl.scaling.config`).
@@ -165,7 +183,8 @@ def scale_to_d(base, d: int, d_ref: int = 9, eps_max: float | None = None,
 
 
 # -- the loss an ideal encoder reaches ------------------------------------------------------
-def loss_floor(config, n_samples: int = 65536, seed: int = 0, alphas=None) -> dict:
+def loss_floor(config: Config, n_samples: int = 65536, seed: int = 0,
+               alphas: ArrayLike | None = None) -> dict:
     """The lowest InfoNCE that *ideal pure-feature encoders* reach at ``config``: each neuron
     exactly along one feature, w_i = alpha M_j(i) with j(i) = i mod d (the m neurons spread
     round-robin over the d features), biases by the bias rule (:func:`imbacl.model.bias`),

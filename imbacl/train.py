@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from .config import Config
 from .data import dictionary, generator
@@ -38,7 +40,8 @@ def default_threads() -> int:
     return int(value)
 
 
-def train(configs, record_at=None, n_snapshots: int = 100, progress: bool = False,
+def train(configs: Config | Iterable[Config], record_at: ArrayLike | None = None,
+          n_snapshots: int = 100, progress: bool = False,
           device: str = "cpu", threads: int | None | str = "default",
           compile: bool = False) -> History:
     """Train R runs as one batch and return their History.
@@ -107,7 +110,9 @@ def _train(configs, record, progress, device, workers, compile):
 
 
 @contextmanager
-def plain_steps(configs, M, p, device="cpu", workers=1):
+def plain_steps(configs: Sequence[Config], M: torch.Tensor, p: RunParams,
+                device: str | torch.device = "cpu", workers: int = 1,
+                ) -> Iterator[Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]]:
     """The default step function ``step(W, t) -> (loss, new W)`` on the stream's next views."""
     mode = configs[0].attention
     stream = DataStream(configs, M, transform=lambda X: attention(X, mode), device=device,
@@ -124,7 +129,8 @@ def plain_steps(configs, M, p, device="cpu", workers=1):
         stream.close()
 
 
-def run_params(configs, M, device) -> RunParams:
+def run_params(configs: Sequence[Config], M: torch.Tensor,
+               device: str | torch.device) -> RunParams:
     """The batch's :class:`imbacl.loss.RunParams`: each run's settings stacked on the run axis.
     The remedy fields that a batch shares (``batch_key``) decide which parts are None."""
     c0 = configs[0]

@@ -49,6 +49,7 @@ from __future__ import annotations
 import html
 import io
 import time
+from typing import TYPE_CHECKING, Any, Sequence
 
 import ipywidgets as ipw
 import matplotlib.pyplot as plt
@@ -58,6 +59,9 @@ from . import metrics, plots, sweep, theory
 from .config import Config, preset
 from .resources import RATE, cost
 from .train import train
+
+if TYPE_CHECKING:
+    from .history import History
 
 DEFAULT_BUDGET = 60_000                  # figure1 run-steps: tens of seconds on 2 CPU cores
 
@@ -115,7 +119,7 @@ class Explorer:
     figure_names: tuple = ()
 
     def __init__(self, base: Config | None = None, budget: float = DEFAULT_BUDGET,
-                 progress: bool = True, **values):
+                 progress: bool = True, **values: Any):
         self.base = preset("figure1") if base is None else base
         self.budget = budget
         self.progress = progress
@@ -168,19 +172,19 @@ class Explorer:
         """The configs the current values describe (Config raises ValueError if invalid)."""
         raise NotImplementedError
 
-    def compute(self, configs):
+    def compute(self, configs: Sequence[Config]) -> Any:
         """Train ``configs``; default: one batched sweep (one batch per shape group)."""
         return sweep.run(configs, progress=self.progress)
 
-    def figures(self, result, configs) -> dict:
+    def figures(self, result: Any, configs: Sequence[Config]) -> dict:
         """name -> matplotlib Figure, drawn from ``result`` with imbacl.plots."""
         raise NotImplementedError
 
-    def summary(self, result, configs) -> str:
+    def summary(self, result: Any, configs: Sequence[Config]) -> str:
         """One line of measured numbers shown after a Run."""
         return ""
 
-    def describe(self, configs) -> str:
+    def describe(self, configs: Sequence[Config]) -> str:
         """One line on what Run would do."""
         return f"{len(configs)} run(s) x {configs[0].steps} steps"
 
@@ -272,7 +276,7 @@ class GeneralExplorer(Explorer):
     title = "Explorer: train one run and look at its neurons"
     figure_names = ("heatmap", "trajectories")
 
-    def make_controls(self):
+    def make_controls(self) -> dict:
         b = self.base
         return {
             "eps_max": ipw.FloatSlider(value=b.eps_max, min=0.01, max=0.5, step=0.01,
@@ -289,21 +293,21 @@ class GeneralExplorer(Explorer):
             "seed": ipw.IntSlider(value=b.seed, min=0, max=99, description="seed", **_style()),
         }
 
-    def configs(self):
+    def configs(self) -> list[Config]:
         v = self.values()
         return [self.base.replace(**v)]
 
-    def describe(self, configs):
+    def describe(self, configs: Sequence[Config]) -> str:
         c = configs[0]
         return f"1 run, ρ = {c.rho:.2f}, {c.steps} steps"
 
-    def compute(self, configs):
+    def compute(self, configs: Sequence[Config]) -> History:
         return train(configs, progress=self.progress)
 
-    def figures(self, history, configs):
+    def figures(self, history: History, configs: Sequence[Config]) -> dict:
         return plots.run_overview(history)
 
-    def summary(self, history, configs):
+    def summary(self, history: History, configs: Sequence[Config]) -> str:
         c = configs[0]
         n = metrics.pure_counts(history.P[0, -1], c.d)
         maj = n[:c.n_majority].mean() if c.n_majority else float("nan")
@@ -319,7 +323,7 @@ class RatioSweepExplorer(Explorer):
     title = "Explorer: pure neurons against the ratio ρ = ε_min / ε_max"
     figure_names = ("curve",)
 
-    def make_controls(self):
+    def make_controls(self) -> dict:
         return {
             "rho": ipw.FloatRangeSlider(value=(0.1, 1.0), min=0.02, max=1.0, step=0.01,
                                       description="ρ range", **_style()),
@@ -328,34 +332,35 @@ class RatioSweepExplorer(Explorer):
             "steps": _steps_slider(min(self.base.steps, 3000)),
         }
 
-    def rhos(self):
+    def rhos(self) -> np.ndarray:
         lo, hi = self.controls["rho"].value
         return np.geomspace(lo, hi, self.controls["points"].value)
 
-    def configs(self):
+    def configs(self) -> list[Config]:
         v = self.values()
         base = self.base.replace(steps=v["steps"])
         eps = [float(r * base.eps_max) for r in self.rhos()]
         return [c for _, c in sweep.grid(base, seeds=v["seeds"], eps_min=eps)]
 
-    def describe(self, configs):
+    def describe(self, configs: Sequence[Config]) -> str:
         return (f"{len(self.rhos())} ρ values x {self.controls['seeds'].value} seeds = "
                 f"{len(configs)} runs of {configs[0].steps} steps")
 
-    def counts(self, result, configs):
+    def counts(self, result: sweep.SweepResult,
+               configs: Sequence[Config]) -> tuple[np.ndarray, np.ndarray]:
         """Pure neurons per majority / per minority feature, each (n_rho, n_seeds)."""
         c = configs[0]
         P = np.stack([result[i].P[0, -1] for i in range(len(result))])
         n = metrics.pure_counts(P, c.d).reshape(len(self.rhos()), -1, c.d)
         return n[..., :c.n_majority].mean(-1), n[..., c.n_majority:].mean(-1)
 
-    def figures(self, result, configs):
+    def figures(self, result: sweep.SweepResult, configs: Sequence[Config]) -> dict:
         x = np.array([cc.rho for cc in configs[::self.controls["seeds"].value]])
         maj, mino = self.counts(result, configs)
         return {"curve": plots.pure_vs_ratio(
             x, maj, mino, title=f"mean ± sd over {maj.shape[1]} seeds, {configs[0].steps} steps")}
 
-    def summary(self, result, configs):
+    def summary(self, result: sweep.SweepResult, configs: Sequence[Config]) -> str:
         maj, mino = self.counts(result, configs)
         return (f"Per minority feature: {mino.mean(1)[0]:.2f} at the smallest ρ, "
                 f"{mino.mean(1)[-1]:.2f} at the largest.")
@@ -370,11 +375,11 @@ class LamEpsExplorer(Explorer):
     title = "Explorer: weight decay λ against the minority frequency ε_min"
     figure_names = ("heatmap", "plane")
 
-    def __init__(self, *args, C_z: float = 1.0, **kwargs):
+    def __init__(self, *args: Any, C_z: float = 1.0, **kwargs: Any):
         self.C_z = C_z          # the threshold's constant; chapter 8 measures it
         super().__init__(*args, **kwargs)
 
-    def make_controls(self):
+    def make_controls(self) -> dict:
         b = self.base
         return {
             "lam": _log_slider("λ", b.lam, 1e-4, 0.3),
@@ -383,22 +388,23 @@ class LamEpsExplorer(Explorer):
             "steps": _steps_slider(b.steps),
         }
 
-    def configs(self):
+    def configs(self) -> list[Config]:
         v = self.values()
         base = self.base.replace(lam=v["lam"], eps_min=v["eps_min"], steps=v["steps"])
         return [c for _, c in sweep.grid(base, seeds=v["seeds"])]
 
-    def describe(self, configs):
+    def describe(self, configs: Sequence[Config]) -> str:
         c = configs[0]
         return f"λ = {c.lam:.3g}, ε_min = {c.eps_min:.3g}: {len(configs)} seeds x {c.steps} steps"
 
-    def minority_pure(self, result, configs):
+    def minority_pure(self, result: sweep.SweepResult,
+                      configs: Sequence[Config]) -> np.ndarray:
         """Pure neurons per minority feature, one value per seed."""
         c = configs[0]
         P = np.stack([result[i].P[0, -1] for i in range(len(result))])
         return metrics.pure_counts(P, c.d)[:, c.n_majority:].mean(-1)
 
-    def figures(self, result, configs):
+    def figures(self, result: sweep.SweepResult, configs: Sequence[Config]) -> dict:
         c = configs[0]
         heat = plots.figure1(result[0].P[0, -1], c.d, c.n_majority,
                              title=rf"seed {c.seed}: $\lambda$ = {c.lam:.3g}, "
@@ -408,7 +414,7 @@ class LamEpsExplorer(Explorer):
                                     eps_max=c.eps_max, C_z=self.C_z)
         return {"heatmap": heat, "plane": plane}
 
-    def summary(self, result, configs):
+    def summary(self, result: sweep.SweepResult, configs: Sequence[Config]) -> str:
         c = configs[0]
         v = self.minority_pure(result, configs)
         return (f"Pure neurons per minority feature {v.mean():.2f} ± {v.std():.2f} over "
@@ -424,7 +430,7 @@ class WidthExplorer(Explorer):
     title = "Explorer: how many neurons the minority features need"
     figure_names = ("curve",)
 
-    def make_controls(self):
+    def make_controls(self) -> dict:
         b = self.base
         return {
             "rho": ipw.FloatSlider(value=b.rho, min=0.05, max=1.0, step=0.05, description="ρ",
@@ -436,38 +442,38 @@ class WidthExplorer(Explorer):
             "steps": _steps_slider(min(b.steps, 2000)),
         }
 
-    def widths(self):
+    def widths(self) -> list[int]:
         lo, hi = self.controls["m"].value
         ms = [lo]
         while ms[-1] * 2 <= hi:
             ms.append(ms[-1] * 2)
         return ms
 
-    def configs(self):
+    def configs(self) -> list[Config]:
         v = self.values()
         base = self.base.replace(eps_min=v["rho"] * self.base.eps_max, lam=v["lam"],
                                  steps=v["steps"])
         return [c for _, c in sweep.grid(base, seeds=v["seeds"], m=self.widths())]
 
-    def describe(self, configs):
+    def describe(self, configs: Sequence[Config]) -> str:
         return (f"m = {self.widths()} x {self.controls['seeds'].value} seeds = "
                 f"{len(configs)} runs of {configs[0].steps} steps")
 
-    def shares(self, result, configs):
+    def shares(self, result: sweep.SweepResult, configs: Sequence[Config]) -> np.ndarray:
         """Per width, the share of seeds with every minority feature covered."""
         c = configs[0]
         ok = [metrics.minority_covered(result[i].P[0, -1], c.d, c.n_majority)
               for i in range(len(configs))]
         return np.asarray(ok, dtype=float).reshape(len(self.widths()), -1).mean(1)
 
-    def figures(self, result, configs):
+    def figures(self, result: sweep.SweepResult, configs: Sequence[Config]) -> dict:
         c = configs[0]
         label = rf"$\rho$ = {c.rho:.2f}, $\lambda$ = {c.lam:.3g}"
         return {"curve": plots.coverage_vs_width(
             self.widths(), {label: self.shares(result, configs)},
             title=f"{self.controls['seeds'].value} seeds, {c.steps} steps")}
 
-    def summary(self, result, configs):
+    def summary(self, result: sweep.SweepResult, configs: Sequence[Config]) -> str:
         m_star = metrics.smallest_passing(self.widths(), self.shares(result, configs), 0.8)
         found = f"m = {m_star:g}" if np.isfinite(m_star) else "none in this range"
         return f"Smallest width covering every minority feature in 80% of seeds: {found}."
@@ -481,7 +487,7 @@ class RemedyExplorer(Explorer):
     title = "Explorer: a remedy against the untreated baseline"
     figure_names = ("heatmap", "pure")
 
-    def make_controls(self):
+    def make_controls(self) -> dict:
         b = self.base
         return {
             "rho": ipw.FloatSlider(value=0.3, min=0.05, max=1.0, step=0.05, description="ρ",
@@ -499,7 +505,7 @@ class RemedyExplorer(Explorer):
             "steps": _steps_slider(b.steps, lo=200, hi=10_000),
         }
 
-    def configs(self):
+    def configs(self) -> list[Config]:
         v = self.values()
         base = self.base.replace(eps_min=v["rho"] * self.base.eps_max, steps=v["steps"])
         treated = dict(prune_frac=v["prune_frac"], prune_grad=v["prune_grad"],
@@ -507,11 +513,11 @@ class RemedyExplorer(Explorer):
         return ([base.replace(seed=s) for s in range(v["seeds"])]
                 + [base.replace(seed=s, **treated) for s in range(v["seeds"])])
 
-    def describe(self, configs):
+    def describe(self, configs: Sequence[Config]) -> str:
         n = len(configs) // 2
         return f"{n} treated + {n} untreated runs, ρ = {configs[0].rho:.2f}, {configs[0].steps} steps"
 
-    def figures(self, result, configs):
+    def figures(self, result: sweep.SweepResult, configs: Sequence[Config]) -> dict:
         n, c = len(configs) // 2, configs[-1]
         pure = np.stack([metrics.pure_counts(h.P[0, -1], c.d) for h in result])   # (2n, d)
         ax = _wide_axes((6, 3.2))
@@ -527,7 +533,7 @@ class RemedyExplorer(Explorer):
                                          title=r"treated run: $\cos^2(w_i, M_j)$"),
                 "pure": fig}
 
-    def summary(self, result, configs):
+    def summary(self, result: sweep.SweepResult, configs: Sequence[Config]) -> str:
         n, c = len(configs) // 2, configs[-1]
         cov = [np.mean([metrics.coverage(h.P[0, -1], c.d)[c.n_majority:].mean()
                         for h in list(result)[k * n:(k + 1) * n]]) for k in (0, 1)]
