@@ -7,25 +7,27 @@ At these sizes a run's full history is too large to commit (at d = 64, one snaps
 625 x 512 numbers), so each run is cached as a :func:`record`: the time series the stage
 measurements need at <= 20 snapshots, and its final projections onto the features.
 """
+
 from __future__ import annotations
 
 import math
 import os
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import metrics, theory
 from .config import Config, preset
 from .io import load_record, save_record
-from .report import Regimes, Trend
+from .report import Bound, Regimes, Trend, bootstrap
 from .report import trend as report_trend
 from .sweep import RunTable, run_each
 from .train import initial_projections, train
 
-D_REF = 9                          # the book's size: the theory preset is set at d = 9
-DS = (8, 9, 12, 16, 24, 32, 64, 128)    # eps fixed
-DS_EPSD = (8, 9, 12, 16, 24, 32)        # eps * d fixed: at d = 64 a run would need ~40k steps
+D_REF = 9  # the book's size: the theory preset is set at d = 9
+DS = (8, 9, 12, 16, 24, 32, 64, 128)  # eps fixed
+DS_EPSD = (8, 9, 12, 16, 24, 32)  # eps * d fixed: at d = 64 a run would need ~40k steps
 RHOS = (0.2, 0.3, 0.5, 1.0)
 # [choice] d = 128 only at rho = 0.3 (the rows most claims are read at): its 5 runs took 25 min
 # on two cores; the other three rho would add about an hour (the chapter computes both).
@@ -51,7 +53,7 @@ MIN_STEPS = 500
 REF_T1, REF_DT2 = 88.0, 46.0
 MAX_SNAPSHOTS = 20
 CACHE_DIR = "results/scaling"
-FLOOR_SAMPLES = 16384              # [choice] sequences per loss floor (stderr about 0.01 nats)
+FLOOR_SAMPLES = 16384  # [choice] sequences per loss floor (stderr about 0.01 nats)
 
 
 # -- the parameters as functions of d --------------------------------------------------------
@@ -85,9 +87,9 @@ def predicted_ends(cfg: Config) -> tuple:
     (eps_max eta loglog d) (:func:`imbacl.theory.T1`, :func:`imbacl.theory.T2`)."""
     ref = preset("theory")
     t1 = theory.T1(cfg.d, cfg.d1, cfg.lr) / theory.T1(D_REF, ref.d1, ref.lr)
-    dt = ((theory.T2(cfg.d, cfg.d1, cfg.lr, cfg.tau, cfg.eps_max) - theory.T1(cfg.d, cfg.d1, cfg.lr))
-          / (theory.T2(D_REF, ref.d1, ref.lr, ref.tau, ref.eps_max)
-             - theory.T1(D_REF, ref.d1, ref.lr)))
+    dt = (
+        theory.T2(cfg.d, cfg.d1, cfg.lr, cfg.tau, cfg.eps_max) - theory.T1(cfg.d, cfg.d1, cfg.lr)
+    ) / (theory.T2(D_REF, ref.d1, ref.lr, ref.tau, ref.eps_max) - theory.T1(D_REF, ref.d1, ref.lr))
     return float(REF_T1 * t1), float(REF_T1 * t1 + REF_DT2 * dt)
 
 
@@ -165,25 +167,30 @@ def record(history, r: int) -> dict:
     norm (every feature-side measure, cos^2 and ``|N_i|`` included, is exact on it); ``sep`` and
     ``sep_window`` (d,): :func:`imbacl.metrics.noise_separation` of the full P at those steps."""
     c = history.configs[r]
-    P = np.asarray(history.P[r], dtype=np.float64)                       # (S, m, d1)
-    norms = metrics.feature_norms(P)                                     # (S, d1)
+    P = np.asarray(history.P[r], dtype=np.float64)  # (S, m, d1)
+    norms = metrics.feature_norms(P)  # (S, d1)
     cos2 = metrics.cos2(P, c.d)
     w = int(np.flatnonzero(np.asarray(history.steps) == window_step(c))[0])
     tail = max(1, c.steps // 10)
-    return {"steps": np.asarray(history.steps), "colnorm": norms[:, :c.d],
-            "noise_colnorm": np.median(norms[:, c.d:], axis=-1),
-            "phi": np.median(metrics.feature_energy(P, c.d), axis=-1),
-            "top": np.median(cos2.max(-1), axis=-1), "best": cos2.max(-2),
-            "loss": np.asarray(history.loss[r, -tail:].mean(), dtype=np.float64),
-            "P": compact(P[-1], c.d), "P_window": compact(P[w], c.d),
-            "sep": metrics.noise_separation(P[-1], c.d),
-            "sep_window": metrics.noise_separation(P[w], c.d)}
+    return {
+        "steps": np.asarray(history.steps),
+        "colnorm": norms[:, : c.d],
+        "noise_colnorm": np.median(norms[:, c.d :], axis=-1),
+        "phi": np.median(metrics.feature_energy(P, c.d), axis=-1),
+        "top": np.median(cos2.max(-1), axis=-1),
+        "best": cos2.max(-2),
+        "loss": np.asarray(history.loss[r, -tail:].mean(), dtype=np.float64),
+        "P": compact(P[-1], c.d),
+        "P_window": compact(P[w], c.d),
+        "sep": metrics.noise_separation(P[-1], c.d),
+        "sep_window": metrics.noise_separation(P[w], c.d),
+    }
 
 
 def compact(P: np.ndarray, d: int) -> np.ndarray:
     """Projections P (m, d1) as (m, d + 1) float32: the d feature columns, then the rest of
     each neuron's norm, ``sqrt(||w_i||^2 - sum_{j<=d} P_ij^2)``."""
-    rest = np.sqrt(np.maximum((P ** 2).sum(-1) - (P[:, :d] ** 2).sum(-1), 0))
+    rest = np.sqrt(np.maximum((P**2).sum(-1) - (P[:, :d] ** 2).sum(-1), 0))
     return np.concatenate([P[:, :d], rest[:, None]], axis=1).astype(np.float32)
 
 
@@ -204,11 +211,17 @@ def run_cell(name: str, configs, workers: int = 2, device: str = "cpu") -> dict:
     else:
         from concurrent.futures import ProcessPoolExecutor
         import multiprocessing as mp
+
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
-            recs = run_each(train_records, configs, executor=ex,
-                            max_batch=-(-len(configs) // workers))
-    return {"configs": configs, "records": recs, "seconds": time.time() - start,
-            "command": command(name, device)}
+            recs = run_each(
+                train_records, configs, executor=ex, max_batch=-(-len(configs) // workers)
+            )
+    return {
+        "configs": configs,
+        "records": recs,
+        "seconds": time.time() - start,
+        "command": command(name, device),
+    }
 
 
 # Record entries that equal another where the final window outlasts the run (window_step is
@@ -223,8 +236,14 @@ def save_cell(file, cell: dict) -> None:
     if window_step(cell["configs"][0]) == cell["configs"][0].steps:
         for k in _SAME_AT_END:
             arrays.pop(k)
-    save_record(file, cell["configs"], threads=1, seconds=np.asarray(cell["seconds"]),
-                command=np.asarray(cell["command"]), **arrays)
+    save_record(
+        file,
+        cell["configs"],
+        threads=1,
+        seconds=np.asarray(cell["seconds"]),
+        command=np.asarray(cell["command"]),
+        **arrays,
+    )
 
 
 def load_cell(file) -> dict:
@@ -248,8 +267,9 @@ def load(names=None, root: str = ".") -> dict:
 
 def floors(configs, n_samples: int = FLOOR_SAMPLES) -> np.ndarray:
     """:func:`imbacl.theory.loss_floor` of each config (seed 0's dictionary and data)."""
-    return np.asarray([theory.loss_floor(c.replace(seed=0), n_samples=n_samples)["floor"]
-                       for c in configs])
+    return np.asarray(
+        [theory.loss_floor(c.replace(seed=0), n_samples=n_samples)["floor"] for c in configs]
+    )
 
 
 # -- measured per run ---------------------------------------------------------------------------
@@ -273,32 +293,50 @@ def run_measures(c: Config, rec: dict) -> dict:
     e_maj, e_min = c.eps_max, c.eps_min
     eps0 = e_maj - r_maj * (e_maj - e_min) / (r_maj - r_min) if e_min < e_maj else np.nan
     # when each feature's best neuron reaches cos^2 = 1/2 (Theorem 3.2's lucky neurons)
-    align = np.array([metrics.crossing(steps[1:], rec["best"][1:, j], 0.5, log=True) for j in range(c.d)])
+    align = np.array(
+        [metrics.crossing(steps[1:], rec["best"][1:, j], 0.5, log=True) for j in range(c.d)]
+    )
     T2 = np.nanmean(align[maj]) if np.isfinite(align[maj]).any() else np.nan
     T2_min = np.nanmean(align[mino]) if np.isfinite(align[mino]).any() else np.nan
-    P, P0, Pe = (np.asarray(rec["P_window"], dtype=np.float64), initial_projections(c),
-                 np.asarray(rec["P"], dtype=np.float64))
+    P, P0, Pe = (
+        np.asarray(rec["P_window"], dtype=np.float64),
+        initial_projections(c),
+        np.asarray(rec["P"], dtype=np.float64),
+    )
     pred = metrics.init_race(P0, c.d)
     pc, pce = metrics.pure_counts(P, c.d), metrics.pure_counts(Pe, c.d)
     form1, form2 = theory.T1(c.d, c.d1, c.lr), theory.T2(c.d, c.d1, c.lr, c.tau, c.eps_max)
-    return {"cz_maj": cz[maj].mean(), "cz_min": cz[mino].mean(), "eps0": eps0 / e_maj,
-            "offset": float(theory.mask_offset(freqs, c.d1)) / e_maj,
-            "T1": T1, "T2": T2, "T2_min": T2_min, "T1_shape": T1 / form1,
-            "T2_shape": T2 / form2, "T2_ratio": T2_min / T2,
-            "T2_med": metrics.crossing(steps[1:], rec["top"][1:], 0.5, log=True),
-            "aligned_by_end_maj": np.isfinite(align[maj]).mean(),
-            "aligned_by_end_min": np.isfinite(align[mino]).mean() if c.n_majority < c.d else np.nan,
-            "T2_share": T2 / c.steps, "window": window_step(c),
-            "loss": float(rec["loss"]), "logK": math.log(c.batch),
-            "set_size": metrics.mean_set_size(P, c.d), "set_size_end": metrics.mean_set_size(Pe, c.d),
-            "pure_maj": pc[maj].mean() if c.n_majority else np.nan,
-            "pure_min": pc[mino].mean() if c.n_majority < c.d else np.nan,
-            "pure_min_end": pce[mino].mean() if c.n_majority < c.d else np.nan,
-            "aligned_min": metrics.aligned_per_minority(P, c.d, c.n_majority),
-            "aligned_min_end": metrics.aligned_per_minority(Pe, c.d, c.n_majority),
-            "lucky_min": metrics.lucky_at_init(P0, c.d, freqs, c.init_std)[:, mino].sum(0).mean(),
-            "race": metrics.race_accuracy(pred, P, c.d), "chance": metrics.race_chance(pred, P, c.d),
-            "sep_maj": rec["sep_window"][maj].mean(), "sep_min": rec["sep_window"][mino].mean()}
+    return {
+        "cz_maj": cz[maj].mean(),
+        "cz_min": cz[mino].mean(),
+        "eps0": eps0 / e_maj,
+        "offset": float(theory.mask_offset(freqs, c.d1)) / e_maj,
+        "T1": T1,
+        "T2": T2,
+        "T2_min": T2_min,
+        "T1_shape": T1 / form1,
+        "T2_shape": T2 / form2,
+        "T2_ratio": T2_min / T2,
+        "T2_med": metrics.crossing(steps[1:], rec["top"][1:], 0.5, log=True),
+        "aligned_by_end_maj": np.isfinite(align[maj]).mean(),
+        "aligned_by_end_min": np.isfinite(align[mino]).mean() if c.n_majority < c.d else np.nan,
+        "T2_share": T2 / c.steps,
+        "window": window_step(c),
+        "loss": float(rec["loss"]),
+        "logK": math.log(c.batch),
+        "set_size": metrics.mean_set_size(P, c.d),
+        "set_size_end": metrics.mean_set_size(Pe, c.d),
+        "pure_maj": pc[maj].mean() if c.n_majority else np.nan,
+        "pure_min": pc[mino].mean() if c.n_majority < c.d else np.nan,
+        "pure_min_end": pce[mino].mean() if c.n_majority < c.d else np.nan,
+        "aligned_min": metrics.aligned_per_minority(P, c.d, c.n_majority),
+        "aligned_min_end": metrics.aligned_per_minority(Pe, c.d, c.n_majority),
+        "lucky_min": metrics.lucky_at_init(P0, c.d, freqs, c.init_std)[:, mino].sum(0).mean(),
+        "race": metrics.race_accuracy(pred, P, c.d),
+        "chance": metrics.race_chance(pred, P, c.d),
+        "sep_maj": rec["sep_window"][maj].mean(),
+        "sep_min": rec["sep_window"][mino].mean(),
+    }
 
 
 def table(cache: dict, floor: dict | None = None) -> RunTable:
@@ -310,16 +348,33 @@ def table(cache: dict, floor: dict | None = None) -> RunTable:
         scaling, rest = name.split("_c")
         c_tag = rest.split("_")[0]
         for k, c in enumerate(f["configs"]):
-            rec = {key: f[key][k] for key in ("steps", "colnorm", "phi", "top", "best", "loss", "P",
-                                              "P_window", "sep", "sep_window")}
+            rec = {
+                key: f[key][k]
+                for key in (
+                    "steps",
+                    "colnorm",
+                    "phi",
+                    "top",
+                    "best",
+                    "loss",
+                    "P",
+                    "P_window",
+                    "sep",
+                    "sep_window",
+                )
+            }
             rho = ratio(c)
             row = {"scaling": scaling, "c": int(c_tag), "d": c.d, "rho": rho, "seed": c.seed}
             row.update(run_measures(c, rec))
             if floor is not None:
                 row["floor"] = floor[(scaling, int(c_tag), c.d, rho)]
                 row["gap"] = row["loss"] - row["floor"]
-            rows.append({k: float(v) if isinstance(v, (np.floating, np.ndarray)) else v
-                         for k, v in row.items()})
+            rows.append(
+                {
+                    k: float(v) if isinstance(v, (np.floating, np.ndarray)) else v
+                    for k, v in row.items()
+                }
+            )
     return RunTable(rows, labels=["scaling", "c", "d", "rho", "seed"])
 
 
@@ -352,8 +407,12 @@ def sizes(scaling: str = "eps", c: int = C_WIDTH, rho: float | None = None) -> t
     """The d of the cached cells of (scaling, c); with ``rho``, those that hold runs at it
     (d = 128 has rho = 0.3 only, ``RHOS_AT``)."""
     ds = DS if scaling == "eps" else DS_EPSD
-    return tuple(d for d in ds if (c == C_WIDTH or d <= 32)
-                 and (rho is None or c != C_WIDTH or rho in RHOS_AT.get(d, RHOS)))
+    return tuple(
+        d
+        for d in ds
+        if (c == C_WIDTH or d <= 32)
+        and (rho is None or c != C_WIDTH or rho in RHOS_AT.get(d, RHOS))
+    )
 
 
 def series(t: RunTable, key: str, scaling: str = "eps", rho: float = 0.3, c: int = C_WIDTH):
@@ -363,21 +422,28 @@ def series(t: RunTable, key: str, scaling: str = "eps", rho: float = 0.3, c: int
     return ds, [t.get(key, scaling=scaling, c=c, d=d, rho=rho) for d in ds]
 
 
-def trend(t: RunTable, key: str, scaling: str = "eps", rho: float = 0.3, c: int = C_WIDTH,
-          log: bool = False):
+def trend(
+    t: RunTable,
+    key: str,
+    scaling: str = "eps",
+    rho: float = 0.3,
+    c: int = C_WIDTH,
+    log: bool = False,
+):
     """:func:`imbacl.report.trend` of column ``key`` along d (of its log with ``log=True``)."""
     ds, groups = series(t, key, scaling, rho, c)
     return report_trend(ds, groups, transform=np.log if log else None)
 
 
-def grid_values(t: RunTable, key: str, scaling: str = "eps", rho: float = 0.3,
-                c: int = C_WIDTH) -> np.ndarray:
+def grid_values(
+    t: RunTable, key: str, scaling: str = "eps", rho: float = 0.3, c: int = C_WIDTH
+) -> np.ndarray:
     """Column ``key`` as (len(DS), most seeds): a row per d of DS, NaN where a d has fewer seeds
     or no cell (for :func:`imbacl.plots.sweep_panels`)."""
     ds, groups = series(t, key, scaling, rho, c)
     out = np.full((len(DS), max(len(g) for g in groups)), np.nan)
     for d, g in zip(ds, groups):
-        out[DS.index(d), :len(g)] = g
+        out[DS.index(d), : len(g)] = g
     return out
 
 
@@ -385,5 +451,103 @@ def both_scalings(trends: dict, key: str, side):
     """The verdict rule of a claim measured under both frequency scalings: a
     :class:`imbacl.report.Regimes` of :class:`imbacl.report.Trend` rules, ``trends[key, "eps"]``
     and ``trends[key, "eps_d"]`` against ``side``."""
-    return Regimes((("eps fixed", Trend(trends[key, "eps"], side)),
-                    ("eps d fixed", Trend(trends[key, "eps_d"], side))))
+    return Regimes(
+        (
+            ("eps fixed", Trend(trends[key, "eps"], side)),
+            ("eps d fixed", Trend(trends[key, "eps_d"], side)),
+        )
+    )
+
+
+# -- the chapter's analyses (what a cell of chapter 'Scaling in d' computes, named) -----------
+def by_size(
+    t: RunTable,
+    key: str,
+    scaling: str = "eps",
+    rho: float = 0.3,
+    c: int = C_WIDTH,
+    min_finite: int = 2,
+) -> dict:
+    """{d: :func:`imbacl.report.bootstrap` of column ``key`` over seeds} at one (scaling, rho,
+    c), for the sizes where at least ``min_finite`` seeds have a finite value: a stage time that
+    some runs never reach is NaN in them, and a bootstrap needs two seeds."""
+    return {
+        d: bootstrap(g)
+        for d, g in zip(*series(t, key, scaling, rho, c))
+        if np.isfinite(g).sum() >= min_finite
+    }
+
+
+def theorem_bounds(t: RunTable, fit_on: tuple) -> dict:
+    """The bounds of Thm 3.3 and the ICLR lemma along d, as :class:`imbacl.report.Bound` rules
+    with the constant C fitted on the sizes ``fit_on`` ([choice]) and checked on the others:
+
+    * ``("ni", rho, scaling)``: mean |N_i| <= C d^(1 - rho^2) at rho = 0.2 and 0.5 (upper);
+    * ``("pure", 1.0, scaling)``: pure neurons per feature >= C d^omega_1 at rho = 1, C_m of
+      the theory preset (m = 30, d = 9) (lower);
+    * ``("lucky", 0.5, "eps")``: aligned neurons per minority feature >= C m d^(-rho^-2) at
+      rho = 0.5, eps fixed, m of each size's config (lower)."""
+    bounds = {}
+    for scal in SCALINGS:
+        for r in (0.2, 0.5):
+            ds, g = series(t, "set_size", scal, r)
+            bounds["ni", r, scal] = Bound(
+                ds,
+                tuple(bootstrap(v) for v in g),
+                tuple(theory.ni_bound(d, r) for d in ds),
+                fit_on,
+                "upper",
+            )
+        ds, g = series(t, "pure_maj", scal, 1.0)
+        bounds["pure", 1.0, scal] = Bound(
+            ds,
+            tuple(bootstrap(v) for v in g),
+            tuple(theory.pure_bound(d, theory.C_m(30, 9), 1.0) for d in ds),
+            fit_on,
+            "lower",
+        )
+    ds, g = series(t, "aligned_min", "eps", 0.5)
+    ms = [config(d, 0.5).m for d in ds]
+    bounds["lucky", 0.5, "eps"] = Bound(
+        ds,
+        tuple(bootstrap(v) for v in g),
+        tuple(theory.lucky_bound(m, d, 0.5) for m, d in zip(ms, ds)),
+        fit_on,
+        "lower",
+    )
+    return bounds
+
+
+@dataclass(frozen=True)
+class CostForecast:
+    """What larger sizes would cost, from the cached files' own times (:func:`cost_forecast`).
+    Times are seconds; 'on 2 cores' means two runs in parallel, as the sweeps ran."""
+
+    per_step: dict  # {64: s, 128: s}: core-seconds per run-step measured at that d
+    grow: dict  # {128: x, 256: x}: growth of a step's products (m d1) from the size below
+    c128: Config  # the d = 128 and d = 256 configs (rho of the forecast)
+    c256: Config
+    pred128: float  # the d = 128 file's time predicted from d = 64
+    rest: float  # the other rho at d = 128, SEEDS_LARGE seeds, on 2 cores
+    full256: float  # d = 256, every rho, SEEDS_LARGE seeds, on 2 cores
+    work: float  # FLOP of d = 256's matrix products (every rho and seed)
+
+
+def cost_forecast(secs: dict, cache: dict, rho: float = CONTRAST_RHO) -> CostForecast:
+    """A run-step's cost at d = 64 and 128 from the cached files (``secs``: {file name: its
+    seconds}; ``cache``: :func:`load`): a file's time over its larger worker's runs (two
+    workers, so ceil(runs / 2)) times steps; then carried by the growth of m d1, the products a
+    step multiplies, to the d = 128 file (a check against its measured time), to the d = 128
+    rho not run, and to d = 256."""
+    per_step = {
+        d: secs[f"eps_c8_d{d}"]
+        / (-(-len(cache[f"eps_c8_d{d}"]["configs"]) // 2) * config(d, rho).steps)
+        for d in (64, 128)
+    }
+    c64, c128, c256 = (config(d, rho) for d in (64, 128, 256))
+    grow = {d: (b.m * b.d1) / (a.m * a.d1) for d, a, b in ((128, c64, c128), (256, c128, c256))}
+    pred128 = per_step[64] * grow[128] * c128.steps * -(-SEEDS_LARGE // 2)
+    rest = per_step[128] * c128.steps * SEEDS_LARGE * (len(RHOS) - 1) / 2
+    full256 = per_step[128] * grow[256] * c256.steps * SEEDS_LARGE * len(RHOS) / 2
+    work = step_flops(c256) * c256.steps * SEEDS_LARGE * len(RHOS)
+    return CostForecast(per_step, grow, c128, c256, pred128, rest, full256, work)
