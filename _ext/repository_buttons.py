@@ -11,6 +11,7 @@ The theme reads ``html_theme_options`` when the builder starts (``builder-inited
 writing each page, so setting them on ``config-inited`` is early enough, and a build whose
 setting changed rewrites every page (the options are part of the HTML build's config hash).
 """
+
 import os
 import re
 
@@ -18,18 +19,29 @@ from sphinx.errors import ExtensionError
 
 ENV = "IMBACL_REPOSITORY_URL"
 # every key with which sphinx-book-theme 1.3 shows a launch button (header_buttons/launch.py)
-LAUNCH_KEYS = ("binderhub_url", "jupyterhub_url", "colab_url", "deepnote_url", "jupyterlite_url",
-               "thebe")
-REPOSITORY_BUTTONS = ("use_repository_button", "use_edit_page_button", "use_issues_button",
-                      "use_source_button")
+LAUNCH_KEYS = (
+    "binderhub_url",
+    "jupyterhub_url",
+    "colab_url",
+    "deepnote_url",
+    "jupyterlite_url",
+    "thebe",
+)
+REPOSITORY_BUTTONS = (
+    "use_repository_button",
+    "use_edit_page_button",
+    "use_issues_button",
+    "use_source_button",
+)
 
 
 def repository_url() -> str:
     """The book's repository from ``IMBACL_REPOSITORY_URL``, or '' where it is unset."""
     url = os.environ.get(ENV, "").strip().rstrip("/")
     if url and not re.fullmatch(r"https?://[^/\s]+/[^/\s]+/[^/\s]+", url):
-        raise ExtensionError(f"{ENV}={url!r} is not a repository URL like "
-                             "https://github.com/<owner>/<repository>")
+        raise ExtensionError(
+            f"{ENV}={url!r} is not a repository URL like https://github.com/<owner>/<repository>"
+        )
     return url
 
 
@@ -41,7 +53,7 @@ def _apply(app, config):
         opts["repository_url"] = url
         opts["use_repository_button"] = True
     else:
-        opts["repository_url"] = ""          # not jupyter-book's default (its own repository)
+        opts["repository_url"] = ""  # not jupyter-book's default (its own repository)
         opts.update(dict.fromkeys(REPOSITORY_BUTTONS, False))
         launch = {k: v for k, v in launch.items() if k not in LAUNCH_KEYS}
     opts["launch_buttons"] = launch

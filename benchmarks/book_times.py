@@ -1,7 +1,8 @@
 """Execute every chapter in a fresh kernel and print its wall time (the book budget).
 
-    python benchmarks/book_times.py [chapters/NN_x.ipynb ...]
+python benchmarks/book_times.py [chapters/NN_x.ipynb ...]
 """
+
 import glob
 import sys
 import time
@@ -17,7 +18,9 @@ def main():
     for path in paths:
         nb = nbformat.read(path, as_version=4)
         t = time.perf_counter()
-        NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": "chapters"}}).execute()
+        NotebookClient(
+            nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": "chapters"}}
+        ).execute()
         dt = time.perf_counter() - t
         total += dt
         print(f"{path:<36} {dt:>8.1f}")

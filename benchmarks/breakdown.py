@@ -25,6 +25,7 @@ its kernels in the profile (``cpp.enable_kernel_profile``) for the timed runs to
 compiled rows time that build; ``compile=True`` needs a C++ compiler. Run it as a script: it
 imports ``timed`` from engine.py beside it.
 """
+
 import argparse
 import contextlib
 import json
@@ -36,10 +37,17 @@ import torch
 
 import imbacl
 import imbacl.fast
-from engine import bench_config, timed        # benchmarks/engine.py (run this file as a script)
+from engine import bench_config, timed  # benchmarks/engine.py (run this file as a script)
 
-RANDOM = ("aten::normal_", "aten::uniform_", "aten::random_", "aten::randn", "aten::rand",
-          "aten::randint", "imbacl::draw_like_torch")
+RANDOM = (
+    "aten::normal_",
+    "aten::uniform_",
+    "aten::random_",
+    "aten::randn",
+    "aten::rand",
+    "aten::randint",
+    "imbacl::draw_like_torch",
+)
 MATMUL = ("aten::bmm", "aten::mm", "aten::matmul", "aten::addmm", "aten::baddbmm")
 KINDS = ("random draws", "matrix products", "other kernels", "framework")
 
@@ -63,6 +71,7 @@ def c_draws_labelled():
     def labelled(*args):
         with torch.profiler.record_function("imbacl::draw_like_torch"):
             return draw(*args)
+
     imbacl.fast.draw_like_torch = labelled
     try:
         yield
@@ -74,6 +83,7 @@ def profile(train):
     """Own CPU time (s) per kind in one profiled call of ``train``; framework also gets the call's
     wall time that no operator accounts for."""
     from torch.profiler import profile as torch_profile
+
     with torch_profile() as prof, c_draws_labelled():
         t = time.perf_counter()
         train()
@@ -92,14 +102,20 @@ def breakdown(base, R, steps, compile):
 
     def train():
         imbacl.train(cfgs, n_snapshots=2, threads=1, compile=compile)
-    wall = timed(train)                       # best of 3 after a warm-up (which compiles)
+
+    wall = timed(train)  # best of 3 after a warm-up (which compiles)
     seconds, fused, names = profile(train)
     # the profiler slows the call down: split the unprofiled wall time in its proportions
     scale = wall / sum(seconds.values()) / (R * steps) * 1e6
-    return dict(how="compile=True" if compile else "default", R=R,
-                rate=R * steps / wall, us=wall / (R * steps) * 1e6,
-                **{k: seconds[k] * scale for k in KINDS}, inductor_kernels=fused * scale,
-                operators=names)
+    return dict(
+        how="compile=True" if compile else "default",
+        R=R,
+        rate=R * steps / wall,
+        us=wall / (R * steps) * 1e6,
+        **{k: seconds[k] * scale for k in KINDS},
+        inductor_kernels=fused * scale,
+        operators=names,
+    )
 
 
 def main():
@@ -112,18 +128,26 @@ def main():
     args = ap.parse_args()
     base = bench_config(args)
     import torch._inductor.config as inductor_config
-    inductor_config.cpp.enable_kernel_profile = True     # name inductor's kernels in the profile
-    warnings.filterwarnings("ignore", category=FutureWarning, module="torch")   # inductor's own
-    print(f"{args.preset} preset{' with ' + args.shape if args.shape else ''}, R = {args.runs} runs, {args.steps} steps, 1 thread, "
-          f"torch {torch.__version__}; microseconds per run-step (share of the step)")
-    print(f"{'path':>13} {'run-steps/s':>12} {'us/run-step':>12} "
-          + " ".join(f"{k:>17}" for k in KINDS))
+
+    inductor_config.cpp.enable_kernel_profile = True  # name inductor's kernels in the profile
+    warnings.filterwarnings("ignore", category=FutureWarning, module="torch")  # inductor's own
+    print(
+        f"{args.preset} preset{' with ' + args.shape if args.shape else ''}, "
+        f"R = {args.runs} runs, {args.steps} steps, 1 thread, "
+        f"torch {torch.__version__}; microseconds per run-step (share of the step)"
+    )
+    print(
+        f"{'path':>13} {'run-steps/s':>12} {'us/run-step':>12} "
+        + " ".join(f"{k:>17}" for k in KINDS)
+    )
     rows = []
     for compile in (False, True):
         r = breakdown(base, args.runs, args.steps, compile)
         rows.append(r)
-        print(f"{r['how']:>13} {r['rate']:>12.0f} {r['us']:>12.1f} "
-              + " ".join(f"{r[k]:>9.1f} ({100 * r[k] / r['us']:>3.0f}%)" for k in KINDS))
+        print(
+            f"{r['how']:>13} {r['rate']:>12.0f} {r['us']:>12.1f} "
+            + " ".join(f"{r[k]:>9.1f} ({100 * r[k] / r['us']:>3.0f}%)" for k in KINDS)
+        )
     if args.json:
         json.dump(rows, open(args.json, "w"), indent=1)
 

@@ -9,6 +9,7 @@ again under ``MKL_CBWR=COMPATIBLE IMBACL_THREADS=1`` for another rounding on the
 
 Usage: python benchmarks/repro_distance.py [--runs N] [--only SUBSTRING]
 """
+
 import argparse
 import sys
 import time
@@ -31,8 +32,10 @@ def main() -> int:
         print(f"error: --runs={args.runs}: at least 1", file=sys.stderr)
         return 2
     here = io.provenance()
-    print(f"here: {here['cpu']}; {here['blas_path']}; {here['threads']} threads; "
-          f"torch {here['torch_version']}")
+    print(
+        f"here: {here['cpu']}; {here['blas_path']}; {here['threads']} threads; "
+        f"torch {here['torch_version']}"
+    )
     print(f"{'file':<46} {'run':<40} {'steps':>6} {'distance':>9}  record written on")
     worst = 0.0
     for path in sorted((ROOT / "results").rglob("*.npz")):
@@ -50,9 +53,11 @@ def main() -> int:
             dist = io.retrain_distance(again, cached.P[k])
             worst = max(worst, dist)
             what = ", ".join(f"{n}={v}" for n, v in cached.overrides[k].items()) or "base"
-            print(f"{str(path.relative_to(ROOT)):<46} {what + f', seed {c.seed}':<40} "
-                  f"{c.steps:>6} {dist:>9.2e}  {prov['cpu']} ({time.perf_counter() - t0:.0f} s)",
-                  flush=True)
+            print(
+                f"{str(path.relative_to(ROOT)):<46} {what + f', seed {c.seed}':<40} "
+                f"{c.steps:>6} {dist:>9.2e}  {prov['cpu']} ({time.perf_counter() - t0:.0f} s)",
+                flush=True,
+            )
     print(f"largest distance: {worst:.2e} (tolerance {io.REPRO_TOL})")
     return 0
 

@@ -1,16 +1,64 @@
 """imbacl: contrastive learning under imbalanced feature frequencies, simulated and measured."""
-from ._version import __version__
-from .config import Config, PRESETS, preset
-from .errors import (CompileError, ConfigError, ImbaclError, NonFiniteError, ReproductionError,
-                     ResourceError, ResultsFileError)
-from .train import History, train
-from . import (animate, data, fits, io, loss, metrics, model, plots, probe, remedies, report,
-               scaling, stream, sweep, theory)
 
-__all__ = ["Config", "PRESETS", "preset", "History", "train", "ImbaclError", "ConfigError",
-           "ResourceError", "NonFiniteError", "CompileError", "ResultsFileError", "ReproductionError", "animate", "data",
-           "fits", "io", "loss", "metrics", "model", "plots", "probe", "remedies", "report",
-           "scaling", "stream", "sweep", "theory"]
+from ._version import __version__ as __version__
+from .config import Config, PRESETS, preset
+from .errors import (
+    CompileError,
+    ConfigError,
+    ImbaclError,
+    NonFiniteError,
+    ReproductionError,
+    ResourceError,
+    ResultsFileError,
+)
+from .train import History, train
+from . import (
+    animate,
+    data,
+    fits,
+    io,
+    loss,
+    metrics,
+    model,
+    plots,
+    probe,
+    remedies,
+    report,
+    scaling,
+    stream,
+    sweep,
+    theory,
+)
+
+__all__ = [
+    "Config",
+    "PRESETS",
+    "preset",
+    "History",
+    "train",
+    "ImbaclError",
+    "ConfigError",
+    "ResourceError",
+    "NonFiniteError",
+    "CompileError",
+    "ResultsFileError",
+    "ReproductionError",
+    "animate",
+    "data",
+    "fits",
+    "io",
+    "loss",
+    "metrics",
+    "model",
+    "plots",
+    "probe",
+    "remedies",
+    "report",
+    "scaling",
+    "stream",
+    "sweep",
+    "theory",
+]
 
 
 def __getattr__(name):
@@ -18,5 +66,6 @@ def __getattr__(name):
     # package needs no ipywidgets.
     if name == "widgets":
         import importlib
+
         return importlib.import_module(".widgets", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

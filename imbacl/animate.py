@@ -7,6 +7,7 @@ plain characters; and its element ids are random (``uuid4``), so they are replac
 derived from the animation's name, and a re-executed notebook gives the same HTML (nbval
 compares it).
 """
+
 from __future__ import annotations
 
 import re
@@ -25,10 +26,17 @@ if TYPE_CHECKING:
     import matplotlib.animation
 
 # The player's buttons: Font Awesome class -> a character every default font has.
-ICONS = {"fa-minus": "&minus;", "fa-fast-backward": "&#x23EE;", "fa-step-backward": "&#x25C2;",
-         "fa-play fa-flip-horizontal": "&#x25C0;", "fa-pause": "&#x2759;&#x2759;",
-         "fa-play": "&#x25B6;", "fa-step-forward": "&#x25B8;", "fa-fast-forward": "&#x23ED;",
-         "fa-plus": "+"}
+ICONS = {
+    "fa-minus": "&minus;",
+    "fa-fast-backward": "&#x23EE;",
+    "fa-step-backward": "&#x25C2;",
+    "fa-play fa-flip-horizontal": "&#x25C0;",
+    "fa-pause": "&#x2759;&#x2759;",
+    "fa-play": "&#x25B6;",
+    "fa-step-forward": "&#x25B8;",
+    "fa-fast-forward": "&#x23ED;",
+    "fa-plus": "+",
+}
 
 
 class Animation:
@@ -51,8 +59,9 @@ def player_html(anim: matplotlib.animation.Animation, name: str, fps: float) -> 
     # so that the committed notebooks stay small
     with TemporaryDirectory() as tmp, matplotlib.rc_context({"animation.frame_format": "jpeg"}):
         writer = HTMLWriter(fps=fps, embed_frames=True, default_mode="once")
-        anim.save(str(Path(tmp, "a.html")), writer=writer,
-                  savefig_kwargs={"pil_kwargs": {"quality": 65}})
+        anim.save(
+            str(Path(tmp, "a.html")), writer=writer, savefig_kwargs={"pil_kwargs": {"quality": 65}}
+        )
         html = Path(tmp, "a.html").read_text()
     uid = re.search(r'id="_anim_img([0-9a-f]+)"', html).group(1)
     html = html.replace(uid, re.sub(r"[^A-Za-z0-9_]", "_", name))
@@ -72,10 +81,19 @@ def frame_indices(steps: ArrayLike, max_frames: int) -> np.ndarray:
     return np.unique([int(np.abs(steps - t).argmin()) for t in want])
 
 
-def stage_animation(steps: np.ndarray, P: ArrayLike, d: int, n_majority: int,
-                    marks: dict | None = None,
-                    name: str = "stages", title: str = "", max_frames: int = 12,
-                    n_neurons: int = 13, fps: float = 2, dpi: int = 48) -> Animation:
+def stage_animation(
+    steps: np.ndarray,
+    P: ArrayLike,
+    d: int,
+    n_majority: int,
+    marks: dict | None = None,
+    name: str = "stages",
+    title: str = "",
+    max_frames: int = 12,
+    n_neurons: int = 13,
+    fps: float = 2,
+    dpi: int = 48,
+) -> Animation:
     """Training of one run as a picture that moves: left, Figure 1's heatmap
     ``cos^2(w_i, M_j)`` of the first ``n_neurons`` neurons at the frame's step; right, the
     growth of majority, minority and non-feature directions (:func:`imbacl.plots.growth_curves`)
@@ -87,8 +105,9 @@ def stage_animation(steps: np.ndarray, P: ArrayLike, d: int, n_majority: int,
 
     P = np.asarray(P, dtype=np.float64)
     frames = frame_indices(steps, max_frames)
-    fig, (ax_h, ax_g) = plt.subplots(1, 2, figsize=(9.5, 3.6), layout="constrained",
-                                     gridspec_kw={"width_ratios": [1, 1.5]})
+    fig, (ax_h, ax_g) = plt.subplots(
+        1, 2, figsize=(9.5, 3.6), layout="constrained", gridspec_kw={"width_ratios": [1, 1.5]}
+    )
     plots.figure1(P[frames[0]], d, n_majority, n_neurons, ax=ax_h)
     image = ax_h.images[0]
     plots.growth_curves(np.maximum(steps, 1), P, d, n_majority, ax=ax_g)

@@ -1,4 +1,5 @@
 """Command line: ``python -m imbacl run|sweep ...``. Errors exit with status 2 and one line."""
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,7 @@ MAX_RUNS = 100_000
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):              # one line, not argparse's usage block
+    def error(self, message):  # one line, not argparse's usage block
         raise _UsageError(message)
 
 
@@ -51,32 +52,61 @@ def _fields_epilog() -> str:
 
 
 def _parser():
-    p = _Parser(prog="python -m imbacl",
-                description="Train Transformer-MLP encoders with InfoNCE on imbalanced sparse data.",
-                epilog=_fields_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(
+        prog="python -m imbacl",
+        description="Train Transformer-MLP encoders with InfoNCE on imbalanced sparse data.",
+        epilog=_fields_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--version", action="version", version=f"imbacl {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    for name, help_ in (("run", "train N seeds of one config as one batch"),
-                        ("sweep", "train a grid of configs, batched by shape")):
-        s = sub.add_parser(name, help=help_, epilog=_fields_epilog(),
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, help_ in (
+        ("run", "train N seeds of one config as one batch"),
+        ("sweep", "train a grid of configs, batched by shape"),
+    ):
+        s = sub.add_parser(
+            name,
+            help=help_,
+            epilog=_fields_epilog(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         s.add_argument("--preset", default="figure1", help="figure1 (default), theory or smoke")
-        s.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                       help="override a config field (repeatable)")
+        s.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="override a config field (repeatable)",
+        )
         s.add_argument("--seeds", type=int, default=1, help="seeds per config (from config seed)")
         s.add_argument("--json", action="store_true", help="print one JSON object")
         s.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
-        s.add_argument("--dry-run", action="store_true",
-                       help="print the estimated memory, run-steps and time, and exit")
-        s.add_argument("--compile", action="store_true",
-                       help="compile each training step with torch.compile: faster for long runs "
-                            "once compiled; numbers differ from the default by rounding")
+        s.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="print the estimated memory, run-steps and time, and exit",
+        )
+        s.add_argument(
+            "--compile",
+            action="store_true",
+            help="compile each training step with torch.compile: faster for long runs "
+            "once compiled; numbers differ from the default by rounding",
+        )
         if name == "sweep":
-            s.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2,...",
-                           help="a grid axis (repeatable); the sweep is their product")
-            s.add_argument("--save", metavar="PATH", default=None,
-                           help="also save every run's final projections to PATH (.npz; "
-                                "imbacl.io.load_final reads it)")
+            s.add_argument(
+                "--grid",
+                action="append",
+                default=[],
+                metavar="NAME=V1,V2,...",
+                help="a grid axis (repeatable); the sweep is their product",
+            )
+            s.add_argument(
+                "--save",
+                metavar="PATH",
+                default=None,
+                help="also save every run's final projections to PATH (.npz; "
+                "imbacl.io.load_final reads it)",
+            )
     return p
 
 
@@ -102,15 +132,22 @@ def summary(history: History, r: int) -> dict:
 def _row(rec, extra=""):
     maj, mino = rec["majority"], rec["minority"]
     pure = np.array(rec["pure_per_feature"])
-    mean = lambda idx: f"{pure[idx].mean():.1f}" if idx else "  -"
+
+    def mean(idx):
+        return f"{pure[idx].mean():.1f}" if idx else "  -"
+
     cov = np.array(rec["covered"])
-    return (f"{extra}{rec['seed']:>5} {rec['loss_final']:>8.3f} {rec['feature_energy']:>6.2f} "
-            f"{rec['mean_set_size']:>6.2f} {mean(maj):>8} {mean(mino):>8} "
-            f"{int(cov[maj].sum())}/{len(maj):<3} {int(cov[mino].sum())}/{len(mino)}")
+    return (
+        f"{extra}{rec['seed']:>5} {rec['loss_final']:>8.3f} {rec['feature_energy']:>6.2f} "
+        f"{rec['mean_set_size']:>6.2f} {mean(maj):>8} {mean(mino):>8} "
+        f"{int(cov[maj].sum())}/{len(maj):<3} {int(cov[mino].sum())}/{len(mino)}"
+    )
 
 
-_HEADER = (" seed     loss    phi   |N_i|  pure/maj pure/min  maj    min\n"
-           "                                                   covered")
+_HEADER = (
+    " seed     loss    phi   |N_i|  pure/maj pure/min  maj    min\n"
+    "                                                   covered"
+)
 
 
 def _check_size(seeds, axes):
@@ -120,16 +157,22 @@ def _check_size(seeds, axes):
     for values in axes.values():
         n *= len(values)
     if n > MAX_RUNS:
-        raise ConfigError(f"--seeds and --grid ask for {n} runs: at most {MAX_RUNS} in one "
-                          "command", "seeds", seeds, f"at most {MAX_RUNS} runs")
+        raise ConfigError(
+            f"--seeds and --grid ask for {n} runs: at most {MAX_RUNS} in one command",
+            "seeds",
+            seeds,
+            f"at most {MAX_RUNS} runs",
+        )
 
 
 def _dry_run(points, kwargs) -> int:
     est = resources.estimate(points, **kwargs)
     limit = resources.available_memory()
     if est.bytes > limit:
-        print(f"error: dry run: {est}; memory limit {resources.fmt_bytes(limit)}: "
-              "would be refused", file=sys.stderr)
+        print(
+            f"error: dry run: {est}; memory limit {resources.fmt_bytes(limit)}: would be refused",
+            file=sys.stderr,
+        )
         return 2
     print(f"dry run: {est}; memory limit {resources.fmt_bytes(limit)}: fits")
     return 0
@@ -139,23 +182,39 @@ def _check_save(save) -> None:
     """--save must name a new or existing .npz file in a folder this process can write."""
     path = Path(save)
     if path.is_dir():
-        raise ConfigError(f"--save {save}: is a folder; give a file path ending in .npz",
-                          "save", save, "a file path ending in .npz")
+        raise ConfigError(
+            f"--save {save}: is a folder; give a file path ending in .npz",
+            "save",
+            save,
+            "a file path ending in .npz",
+        )
     if path.suffix != ".npz":
-        raise ConfigError(f"--save {save}: must end in .npz (numpy would write "
-                          f"{path.name}.npz instead)", "save", save, "a path ending in .npz")
+        raise ConfigError(
+            f"--save {save}: must end in .npz (numpy would write {path.name}.npz instead)",
+            "save",
+            save,
+            "a path ending in .npz",
+        )
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
-        raise ConfigError(f"--save {save}: folder {parent} does not exist", "save", save,
-                          "a path in an existing folder")
+        raise ConfigError(
+            f"--save {save}: folder {parent} does not exist",
+            "save",
+            save,
+            "a path in an existing folder",
+        )
     existed = path.exists()
-    try:                       # try now: a refusal after minutes of training helps nobody
+    try:  # try now: a refusal after minutes of training helps nobody
         with open(path, "ab"):
             pass
     except OSError as e:
-        raise ConfigError(f"--save {save}: cannot create a file in {parent} ({e.strerror}: a "
-                          "read-only or system folder?)", "save", save,
-                          "a path this user can write") from None
+        raise ConfigError(
+            f"--save {save}: cannot create a file in {parent} ({e.strerror}: a "
+            "read-only or system folder?)",
+            "save",
+            save,
+            "a path this user can write",
+        ) from None
     if not existed:
         path.unlink()
 
@@ -165,8 +224,9 @@ def _base_config(args):
     for item in args.set:
         name, sep, value = item.partition("=")
         if not sep:
-            raise ConfigError(f"--set {item!r} is invalid: write NAME=VALUE", "set", item,
-                              "NAME=VALUE")
+            raise ConfigError(
+                f"--set {item!r} is invalid: write NAME=VALUE", "set", item, "NAME=VALUE"
+            )
         overrides[name.strip()] = parse_value(name.strip(), value.strip())
     return preset(args.preset, **overrides)
 
@@ -210,8 +270,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def sweep_command(base: Config, axes: dict, seeds: int, save: str | os.PathLike | None = None,
-                  preset_name: str = "figure1") -> str:
+def sweep_command(
+    base: Config,
+    axes: dict,
+    seeds: int,
+    save: str | os.PathLike | None = None,
+    preset_name: str = "figure1",
+) -> str:
     """The ``python -m imbacl sweep`` command that trains this grid: ``--set`` for every field
     of ``base`` that differs from the preset, ``--grid`` per axis, ``--seeds``, ``--save``."""
     ref = preset(preset_name)
@@ -221,12 +286,16 @@ def sweep_command(base: Config, axes: dict, seeds: int, save: str | os.PathLike 
             continue
         if name == "eps":
             value = "none" if value is None else ":".join(f"{v:g}" for v in value)
-        parts.append(f"--set {name}={value:g}" if isinstance(value, float) else f"--set {name}={value}")
+        parts.append(
+            f"--set {name}={value:g}" if isinstance(value, float) else f"--set {name}={value}"
+        )
     if base.seed != 0:
         parts.append(f"--set seed={base.seed}")
     for name, values in axes.items():
-        parts.append(f"--grid {name}=" + ",".join(f"{v:g}" if isinstance(v, float) else str(v)
-                                                  for v in values))
+        parts.append(
+            f"--grid {name}="
+            + ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+        )
     parts.append(f"--seeds {seeds}")
     if save:
         parts.append(f"--save {save}")

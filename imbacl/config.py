@@ -3,6 +3,7 @@
 Field names are the vocabulary the book fixes in chapters 1 and 2; the same names are used by the
 CLI (``--set name=value``), the widgets and the book text.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,9 +29,9 @@ SHAPE_FIELDS = ("d", "d1", "seq_len", "m", "batch", "steps", "attention")
 #
 # Integer sizes. Far above anything trainable, low enough that no array size the trainer forms
 # (a product of a few of them, times the number of runs) can overflow int64.
-MAX_SIZE = {"d1": 2 ** 20, "m": 2 ** 20, "batch": 2 ** 20, "seq_len": 2 ** 16, "steps": 2 ** 40}
+MAX_SIZE = {"d1": 2**20, "m": 2**20, "batch": 2**20, "seq_len": 2**16, "steps": 2**40}
 # numpy's SeedSequence takes any size, but seeds are stored in int64 arrays (results files).
-MAX_SEED = 2 ** 63 - 1
+MAX_SEED = 2**63 - 1
 # Real parameters. The trainer holds them as float32 (largest 3.4e38, smallest normal 1.2e-38).
 # Scales (sigma, bias_scale, tau and 1/tau, lr, init_std, lam, resample) are at most 1e6, so
 # a product of two is at most 1e12: the bias c_b * sigma * sqrt(log d) * ||w_i|| then stays
@@ -54,31 +55,31 @@ MAX_GAMMA = 100.0
 
 @dataclass(frozen=True)
 class Config:
-    d: int = 9                 # ground-truth features M_1..M_d
-    d1: int = 36               # token dimension; M_{d+1..d1} are non-feature directions
-    seq_len: int = 4           # L, tokens per sequence
-    m: int = 30                # neurons
-    n_majority: int = 5        # the first n_majority features are majority features
-    eps_max: float = 0.1       # frequency of a majority feature
-    eps_min: float = 0.03      # frequency of a minority feature
-    eps: tuple | None = None   # optional full frequency vector (overrides the two above)
-    sigma: float = 0.1         # noise std per coordinate
-    batch: int = 64            # K, pairs per step
-    tau: float = 5.0           # temperature
-    lr: float = 0.5            # eta
-    lam: float = 0.01          # lambda, l2 regularisation
-    steps: int = 3000          # T, gradient steps
-    init_std: float = 0.01     # sigma_0
-    bias_scale: float = 0.5    # c_b in b_i = c_b * sigma * sqrt(log d) * ||w_i||
+    d: int = 9  # ground-truth features M_1..M_d
+    d1: int = 36  # token dimension; M_{d+1..d1} are non-feature directions
+    seq_len: int = 4  # L, tokens per sequence
+    m: int = 30  # neurons
+    n_majority: int = 5  # the first n_majority features are majority features
+    eps_max: float = 0.1  # frequency of a majority feature
+    eps_min: float = 0.03  # frequency of a minority feature
+    eps: tuple | None = None  # optional full frequency vector (overrides the two above)
+    sigma: float = 0.1  # noise std per coordinate
+    batch: int = 64  # K, pairs per step
+    tau: float = 5.0  # temperature
+    lr: float = 0.5  # eta
+    lam: float = 0.01  # lambda, l2 regularisation
+    steps: int = 3000  # T, gradient steps
+    init_std: float = 0.01  # sigma_0
+    bias_scale: float = 0.5  # c_b in b_i = c_b * sigma * sqrt(log d) * ||w_i||
     attention: str = "identity"
     seed: int = 0
     # remedies (chapter 9); the defaults are the paper's plain training
-    prune_frac: float = 0.0    # alpha: share of smallest-norm neurons silenced in the forward pass
-    prune_grad: str = "straight_through"   # a pruned neuron's gradient: straight_through or blocked
-    prune_start: int = 0       # first step at which the pruning mask applies
-    reweight: str = "none"     # per-pair InfoNCE weights: none, known (eps_max/eps_j), focal
+    prune_frac: float = 0.0  # alpha: share of smallest-norm neurons silenced in the forward pass
+    prune_grad: str = "straight_through"  # a pruned neuron's gradient: straight_through or blocked
+    prune_start: int = 0  # first step at which the pruning mask applies
+    reweight: str = "none"  # per-pair InfoNCE weights: none, known (eps_max/eps_j), focal
     reweight_gamma: float = 2.0  # focal exponent: weight (1 - p_kk)^gamma
-    resample: float = 1.0      # oversampling factor of sequences holding a minority feature
+    resample: float = 1.0  # oversampling factor of sequences holding a minority feature
 
     def __post_init__(self):
         _validate(self)
@@ -111,7 +112,11 @@ class Config:
 
         It holds the tensor shapes and which remedy code paths are on, so that a run takes the
         same arithmetic alone or in any batch."""
-        return tuple(getattr(self, f) for f in SHAPE_FIELDS) + (self.prune_frac > 0, self.prune_grad, self.reweight)
+        return tuple(getattr(self, f) for f in SHAPE_FIELDS) + (
+            self.prune_frac > 0,
+            self.prune_grad,
+            self.reweight,
+        )
 
     def replace(self, **overrides: Any) -> "Config":
         """A copy with some fields changed; the copy is validated again."""
@@ -133,8 +138,9 @@ _STR_FIELDS = {"attention", "reweight", "prune_grad"}
 
 
 def _error(name, value, allowed) -> ConfigError:
-    return ConfigError(f"{name}={_repr(value)} is invalid: {allowed}", field=name, value=value,
-                       allowed=allowed)
+    return ConfigError(
+        f"{name}={_repr(value)} is invalid: {allowed}", field=name, value=value, allowed=allowed
+    )
 
 
 def _fail(name, value, allowed):
@@ -146,35 +152,58 @@ def _repr(value, width=200) -> str:
     integer too long for Python to print (over 4300 digits) is described."""
     try:
         text = repr(value)
-    except ValueError:                  # only ints: Python refuses to print over 4300 digits
+    except ValueError:  # only ints: Python refuses to print over 4300 digits
         return f"<an integer of about {int(value.bit_length() * 0.30103)} digits>"
-    return text if len(text) <= width else f"{text[:width // 2]}...{text[-width // 4:]}"
+    return text if len(text) <= width else f"{text[: width // 2]}...{text[-width // 4 :]}"
 
 
 def _unknown_field(name, value=None):
     allowed = f"allowed: {', '.join(FIELD_NAMES)}"
-    return ConfigError(f"unknown field {name!r}; {allowed}", field=name, value=value,
-                       allowed=allowed)
+    return ConfigError(
+        f"unknown field {name!r}; {allowed}", field=name, value=value, allowed=allowed
+    )
 
 
 def _as_python(value):
     """numpy's scalars (np.int64 from np.arange, np.float32, ...) and other numbers.Real as the
     Python int or float they stand for; anything else (bools included) unchanged, for the checks
     to judge."""
-    if isinstance(value, (bool, int, float)) or not isinstance(value, numbers.Real) \
-            or type(value).__name__ == "bool_":
+    if (
+        isinstance(value, (bool, int, float))
+        or not isinstance(value, numbers.Real)
+        or type(value).__name__ == "bool_"
+    ):
         return value
     return int(value) if isinstance(value, numbers.Integral) else float(value)
 
 
-_NUMERIC_FIELDS = ("d", "d1", "seq_len", "m", "batch", "steps", "n_majority", "seed", "eps_max",
-                   "eps_min", "sigma", "tau", "lr", "lam", "init_std", "bias_scale", "prune_frac",
-                   "prune_start", "reweight_gamma", "resample")
+_NUMERIC_FIELDS = (
+    "d",
+    "d1",
+    "seq_len",
+    "m",
+    "batch",
+    "steps",
+    "n_majority",
+    "seed",
+    "eps_max",
+    "eps_min",
+    "sigma",
+    "tau",
+    "lr",
+    "lam",
+    "init_std",
+    "bias_scale",
+    "prune_frac",
+    "prune_start",
+    "reweight_gamma",
+    "resample",
+)
 
 
 def _check_int(name, value, lo, hi=None, why=""):
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer() and abs(value) <= 2 ** 63:
+        if isinstance(value, float) and value.is_integer() and abs(value) <= 2**63:
             _fail(name, value, f"must be an integer (write {int(value)}, not {value})")
         _fail(name, value, "must be an integer")
     if value < lo:
@@ -195,8 +224,12 @@ def _check_real(name, value, lo=None, hi=None, lo_open=True, hi_open=False, tiny
     if lo_bad or hi_bad:
         left = "(" if lo_open else "["
         right = ")" if hi_open else "]"
-        _fail(name, value, f"must lie in {left}{lo if lo is not None else '-inf'}, "
-                           f"{hi if hi is not None else 'inf'}{right}{why if hi_bad else ''}")
+        _fail(
+            name,
+            value,
+            f"must lie in {left}{lo if lo is not None else '-inf'}, "
+            f"{hi if hi is not None else 'inf'}{right}{why if hi_bad else ''}",
+        )
     if tiny is not None and value < tiny:
         _fail(name, value, f"must be >= {tiny}{why}")
 
@@ -222,8 +255,10 @@ def _validate(c: Config):
         _fail("d", c.d, f"must be <= d1={c.d1} (features are directions in R^d1)")
     if c.n_majority > c.d:
         _fail("n_majority", c.n_majority, f"must be between 0 and d={c.d}")
-    eps_why = (" (float32 uniforms come in steps of 2**-24: a rarer feature would not be drawn "
-               "at its frequency)")
+    eps_why = (
+        " (float32 uniforms come in steps of 2**-24: a rarer feature would not be drawn "
+        "at its frequency)"
+    )
     _check_real("eps_max", c.eps_max, 0, 1, tiny=MIN_EPS, why=eps_why)
     _check_real("eps_min", c.eps_min, 0, 1, tiny=MIN_EPS, why=eps_why)
     if c.eps_min > c.eps_max:
@@ -239,27 +274,58 @@ def _validate(c: Config):
             _check_real(f"eps[{j}]", e, 0, 1, tiny=MIN_EPS, why=eps_why)
         object.__setattr__(c, "eps", tuple(float(e) for e in eps))
     _check_real("sigma", c.sigma, 0, MAX_SCALE, lo_open=False, why=_SCALE_WHY)
-    _check_real("tau", c.tau, 0, MAX_SCALE, tiny=MIN_TAU,
-                why=" (similarities / tau: a smaller tau overflows float32, a larger one "
-                    "learns nothing)")
-    _check_real("lr", c.lr, 0, MAX_SCALE, tiny=FLOAT32_TINY,
-                why=" (the trainer's float32 holds it; larger steps only overflow)")
+    _check_real(
+        "tau",
+        c.tau,
+        0,
+        MAX_SCALE,
+        tiny=MIN_TAU,
+        why=" (similarities / tau: a smaller tau overflows float32, a larger one learns nothing)",
+    )
+    _check_real(
+        "lr",
+        c.lr,
+        0,
+        MAX_SCALE,
+        tiny=FLOAT32_TINY,
+        why=" (the trainer's float32 holds it; larger steps only overflow)",
+    )
     _check_real("lam", c.lam, 0, MAX_SCALE, lo_open=False, why=_SCALE_WHY)
-    _check_real("init_std", c.init_std, 0, MAX_SCALE, tiny=FLOAT32_TINY,
-                why=" (the trainer's float32 holds the initial weights)")
+    _check_real(
+        "init_std",
+        c.init_std,
+        0,
+        MAX_SCALE,
+        tiny=FLOAT32_TINY,
+        why=" (the trainer's float32 holds the initial weights)",
+    )
     _check_real("bias_scale", c.bias_scale, 0, MAX_SCALE, lo_open=False, why=_SCALE_WHY)
     if not isinstance(c.attention, str) or c.attention not in ATTENTION_MODES:
         _fail("attention", c.attention, f"must be one of {', '.join(ATTENTION_MODES)}")
     _check_real("prune_frac", c.prune_frac, 0, 1, lo_open=False, hi_open=True)
     if not isinstance(c.prune_grad, str) or c.prune_grad not in PRUNE_GRADS:
         _fail("prune_grad", c.prune_grad, f"must be one of {', '.join(PRUNE_GRADS)}")
-    _check_int("prune_start", c.prune_start, 0, c.steps, f" (steps={c.steps}: a later start never prunes)")
+    _check_int(
+        "prune_start", c.prune_start, 0, c.steps, f" (steps={c.steps}: a later start never prunes)"
+    )
     if not isinstance(c.reweight, str) or c.reweight not in REWEIGHT_MODES:
         _fail("reweight", c.reweight, f"must be one of {', '.join(REWEIGHT_MODES)}")
-    _check_real("reweight_gamma", c.reweight_gamma, 0, MAX_GAMMA, lo_open=False,
-                why=" ((1 - p_kk)^gamma would underflow float32 to 0 for every pair)")
-    _check_real("resample", c.resample, 1, MAX_SCALE, lo_open=False,
-                why=" (each chunk draws a pool of 2*ceil(resample)*16*batch sequences)")
+    _check_real(
+        "reweight_gamma",
+        c.reweight_gamma,
+        0,
+        MAX_GAMMA,
+        lo_open=False,
+        why=" ((1 - p_kk)^gamma would underflow float32 to 0 for every pair)",
+    )
+    _check_real(
+        "resample",
+        c.resample,
+        1,
+        MAX_SCALE,
+        lo_open=False,
+        why=" (each chunk draws a pool of 2*ceil(resample)*16*batch sequences)",
+    )
 
 
 def _is_ndarray(x):
@@ -306,9 +372,9 @@ def parse_value(name: str, text: str) -> int | float | str | tuple | None:
     try:
         if name in _INT_FIELDS:
             try:
-                return int(text)         # exact, however long (float() would round it)
+                return int(text)  # exact, however long (float() would round it)
             except ValueError:
-                return float(text)       # 30.0, 1e3: Config says to write an integer
+                return float(text)  # 30.0, 1e3: Config says to write an integer
         if name in _STR_FIELDS:
             return text
         if name == "eps":

@@ -7,6 +7,7 @@ X+ = 2 D X and X++ = 2 (I - D) X (Wen & Li's feature decoupling).
 Each piece is written once and used both here (one run, for looking at the data) and by the
 trainer's stream (R runs from raw draws, ``imbacl/stream.py``).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -24,11 +25,12 @@ def generator(seed: int, stream: str, device: str | torch.device = "cpu") -> tor
     """An independent generator for one purpose of one run (dictionary, init or data), derived
     from the run's seed alone (``np.random.SeedSequence``)."""
     child = np.random.SeedSequence(seed).spawn(len(_STREAMS))[_STREAMS[stream]]
-    return torch.Generator(device=device).manual_seed(int(child.generate_state(1, np.uint64)[0] >> 1))
+    return torch.Generator(device=device).manual_seed(
+        int(child.generate_state(1, np.uint64)[0] >> 1)
+    )
 
 
-def dictionary(d1: int, gen: torch.Generator,
-               device: str | torch.device = "cpu") -> torch.Tensor:
+def dictionary(d1: int, gen: torch.Generator, device: str | torch.device = "cpu") -> torch.Tensor:
     """A random orthogonal d1 x d1 matrix whose columns are M_1..M_d1 (Haar, via QR)."""
     g = torch.randn(d1, d1, generator=gen, device=device, dtype=torch.float64)
     q, r = torch.linalg.qr(g)
@@ -59,17 +61,18 @@ def unpack_bits(words: torch.Tensor, n: int) -> torch.Tensor:
     return torch.from_numpy(bits[..., :n]).to(torch.float32)
 
 
-def random_mask(shape: tuple, gen: torch.Generator,
-                device: str | torch.device = "cpu") -> torch.Tensor:
+def random_mask(
+    shape: tuple, gen: torch.Generator, device: str | torch.device = "cpu"
+) -> torch.Tensor:
     """Bernoulli(1/2) mask, 32 coordinates per random draw (fewer draws than one each)."""
     n = shape[-1]
-    words = torch.randint(0, 2 ** 32, (*shape[:-1], (n + 31) // 32), generator=gen,
-                          device=device, dtype=torch.int64)
+    words = torch.randint(
+        0, 2**32, (*shape[:-1], (n + 31) // 32), generator=gen, device=device, dtype=torch.int64
+    )
     return unpack_bits(words, n)
 
 
-def tokens(z: torch.Tensor, xi: torch.Tensor, M: torch.Tensor,
-           sigma: torch.Tensor) -> torch.Tensor:
+def tokens(z: torch.Tensor, xi: torch.Tensor, M: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """x = M z + sigma xi for R runs: z (R, ..., d), xi (R, ..., d1), dictionaries M (R, d1, d1),
     sigma (R,). Returns (R, ..., d1)."""
     R, d = z.shape[0], z.shape[-1]
@@ -80,12 +83,18 @@ def tokens(z: torch.Tensor, xi: torch.Tensor, M: torch.Tensor,
 def views(X: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The two augmented views 2 D X and 2 (I - D) X; they average back to X."""
     X2 = 2 * X
-    V1 = X2 * mask          # products, not torch.where: the same numbers, several times faster
+    V1 = X2 * mask  # products, not torch.where: the same numbers, several times faster
     return V1, X2 - V1
 
 
-def pair_views(u: torch.Tensor, xi: torch.Tensor, mask: torch.Tensor, eps: torch.Tensor,
-               M: torch.Tensor, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def pair_views(
+    u: torch.Tensor,
+    xi: torch.Tensor,
+    mask: torch.Tensor,
+    eps: torch.Tensor,
+    M: torch.Tensor,
+    sigma: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The two views of R runs' sequences from their raw draws, all with a leading run axis:
     uniforms u (R, ..., d) for z, normals xi (R, ..., d1), mask D (R, ..., d1); eps (R, d),
     dictionaries M (R, d1, d1), sigma (R,)."""
@@ -93,16 +102,18 @@ def pair_views(u: torch.Tensor, xi: torch.Tensor, mask: torch.Tensor, eps: torch
     return views(tokens(sparse_codes(u, e), xi, M, sigma), mask)
 
 
-def sample_sequences(M: torch.Tensor, eps: torch.Tensor, sigma: float, shape: tuple,
-                     gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_sequences(
+    M: torch.Tensor, eps: torch.Tensor, sigma: float, shape: tuple, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Sequences ``x = M z + xi`` of shape ``(*shape, d1)`` for one run; also returns z."""
     z = sample_sparse(eps, shape, gen)
     xi = torch.randn(*shape, M.shape[0], generator=gen, device=M.device)
     return tokens(z[None], xi[None], M[None], torch.tensor([float(sigma)]))[0], z
 
 
-def sample_config(config: Config, n_sequences: int,
-                  seed_offset: int = 0) -> dict[str, torch.Tensor]:
+def sample_config(
+    config: Config, n_sequences: int, seed_offset: int = 0
+) -> dict[str, torch.Tensor]:
     """Draw ``n_sequences`` sequences of one config, for looking at the data.
 
     Returns dict(M (d1, d1), z (n, L, d), X (n, L, d1), view1, view2) as tensors.

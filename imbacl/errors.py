@@ -1,5 +1,6 @@
 """The package's own errors. The CLI catches exactly these (and argparse's), so anything else is
 a bug and shows its traceback."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,8 +14,9 @@ class ConfigError(ImbaclError, ValueError):
     """A field, a value or a combination that is not allowed. ``field``, ``value`` and
     ``allowed`` (what would fit) are kept for callers; the message says all three."""
 
-    def __init__(self, message: str, field: str | None = None, value: Any = None,
-                 allowed: str | None = None):
+    def __init__(
+        self, message: str, field: str | None = None, value: Any = None, allowed: str | None = None
+    ):
         super().__init__(message)
         self.field, self.value, self.allowed = field, value, allowed
 
@@ -25,9 +27,15 @@ class ResourceError(ImbaclError):
     in bytes); ``field_value`` is the driving setting's value and ``estimate`` the whole
     ``imbacl.resources.Estimate``, when known."""
 
-    def __init__(self, message: str, field: str | None = None, value: float | None = None,
-                 limit: float | None = None, field_value: Any = None,
-                 estimate: Any = None):
+    def __init__(
+        self,
+        message: str,
+        field: str | None = None,
+        value: float | None = None,
+        limit: float | None = None,
+        field_value: Any = None,
+        estimate: Any = None,
+    ):
         super().__init__(message)
         self.field, self.value, self.limit = field, value, limit
         self.field_value, self.estimate = field_value, estimate
@@ -38,8 +46,15 @@ class NonFiniteError(ImbaclError, FloatingPointError):
     ``run`` and ``step``, and ``field``/``value``/``limit`` (the setting to change, its value and
     a value that would do), are kept when the raiser gives them."""
 
-    def __init__(self, message: str = "", run: int | None = None, step: int | None = None,
-                 field: str | None = None, value: Any = None, limit: Any = None):
+    def __init__(
+        self,
+        message: str = "",
+        run: int | None = None,
+        step: int | None = None,
+        field: str | None = None,
+        value: Any = None,
+        limit: Any = None,
+    ):
         super().__init__(message)
         self.run, self.step = run, step
         self.field, self.value, self.limit = field, value, limit

@@ -1,19 +1,21 @@
 """A measured value with its 95% interval, and the one source of bootstrap resampling. Both
 :mod:`imbacl.report` (the verdicts) and :mod:`imbacl.fits` (intervals over seeds) build on it;
 it imports nothing of the package."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-N_BOOT = 2000          # [choice] bootstrap resamples: the interval ends move by < 1% beyond this
+N_BOOT = 2000  # [choice] bootstrap resamples: the interval ends move by < 1% beyond this
 
 
 @dataclass(frozen=True)
 class Estimate:
     """A measured value with its 95% interval [lo, hi] and the number n of seeds (or points)
     behind it."""
+
     value: float
     lo: float
     hi: float
@@ -22,13 +24,17 @@ class Estimate:
 
     def __post_init__(self):
         if not (self.lo <= self.value <= self.hi) and np.isfinite(self.value):
-            raise ValueError(f"Estimate value={self.value} is outside its interval "
-                             f"[{self.lo}, {self.hi}]")
+            raise ValueError(
+                f"Estimate value={self.value} is outside its interval [{self.lo}, {self.hi}]"
+            )
 
     def __str__(self):
-        if np.isnan(self.value):        # nothing measured (e.g. a fit with no points, no crossing)
+        if np.isnan(self.value):  # nothing measured (e.g. a fit with no points, no crossing)
             return f"not resolved (n={self.n})"
-        g = lambda v: f"{v:.{self.digits}g}"
+
+        def g(v):
+            return f"{v:.{self.digits}g}"
+
         return f"{g(self.value)} [{g(self.lo)}, {g(self.hi)}] (n={self.n})"
 
     def __format__(self, spec):

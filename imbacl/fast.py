@@ -6,6 +6,7 @@ Its numbers differ from the default path's by rounding, which training then carr
 kernels round differently, and its normal draws differ from torch's in the last bits (README,
 Benchmarks, for the speed and the drift). The book uses the default path.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -45,12 +46,17 @@ _COMPILED = None
 
 
 @contextmanager
-def compiled_steps(configs: Sequence[Config], M: torch.Tensor, p: RunParams,
-                   device: str | torch.device = "cpu", workers: int = 1,
-                   ) -> Iterator[Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]]:
+def compiled_steps(
+    configs: Sequence[Config],
+    M: torch.Tensor,
+    p: RunParams,
+    device: str | torch.device = "cpu",
+    workers: int = 1,
+) -> Iterator[Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]]:
     """A step function ``step(W, t) -> (loss, new W)`` for the trainer's loop, each call one run of
     the compiled step on the stream's next draws; the stream is closed on exit."""
     from torch._dynamo import config as dynamo_config
+
     stream = draw_stream(configs, M, device, workers)
     compiled, first = _compiled_step(), [True]
 
@@ -69,8 +75,9 @@ def compiled_steps(configs: Sequence[Config], M: torch.Tensor, p: RunParams,
         stream.close()
 
 
-def draw_stream(configs: Sequence[Config], M: torch.Tensor, device: str | torch.device = "cpu",
-                workers: int = 1) -> DataStream:
+def draw_stream(
+    configs: Sequence[Config], M: torch.Tensor, device: str | torch.device = "cpu", workers: int = 1
+) -> DataStream:
     """The runs' raw draws, through the C draws on a CPU where they can be built (else torch's,
     after a warning from :func:`c_draws`)."""
     lib = c_draws() if torch.device(device).type == "cpu" else None
@@ -78,9 +85,15 @@ def draw_stream(configs: Sequence[Config], M: torch.Tensor, device: str | torch.
     return DataStream(configs, M, device=device, workers=workers, draw=draw)
 
 
-def fused_step(W: torch.Tensor, u: torch.Tensor, xi: torch.Tensor, words: torch.Tensor,
-               weights: torch.Tensor | None, p: RunParams,
-               t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def fused_step(
+    W: torch.Tensor,
+    u: torch.Tensor,
+    xi: torch.Tensor,
+    words: torch.Tensor,
+    weights: torch.Tensor | None,
+    p: RunParams,
+    t: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One whole step from the raw draws (data, attention, loss, update), for torch.compile."""
     V1, V2 = pair_views(u, xi, unpack_bits(words, W.shape[-1]), p.eps, p.M, p.sigma)
     A1, A2 = attention_fused(V1, p.attention), attention_fused(V2, p.attention)
@@ -89,7 +102,8 @@ def fused_step(W: torch.Tensor, u: torch.Tensor, xi: torch.Tensor, words: torch.
 
 
 def attention_fused(X: torch.Tensor, mode: str = "identity") -> torch.Tensor:
-    """``model.attention`` unrolled over the L tokens, for the trainer's ``compile=True`` path: one dot
+    """``model.attention`` unrolled over the L tokens, for the trainer's ``compile=True`` path:
+    one dot
     product per pair of tokens, then the softmax and the weighted sums as elementwise ops over
     all sequences at once, which torch.compile fuses and vectorises; the tiny L x L matrix
     products of ``model.attention`` (or a softmax along a length-L axis) become slow code there. The
@@ -100,17 +114,18 @@ def attention_fused(X: torch.Tensor, mode: str = "identity") -> torch.Tensor:
     x = [X[..., r, :] for r in range(L)]
     score = [[None] * L for _ in range(L)]
     for r in range(L):
-        for s in range(r, L):          # <x_r, x_s> is symmetric: one dot product per pair
+        for s in range(r, L):  # <x_r, x_s> is symmetric: one dot product per pair
             score[r][s] = score[s][r] = (x[r] * x[s]).sum(-1) / math.sqrt(d1)
     out = []
     for r in range(L):
         top = functools.reduce(torch.maximum, score[r])
         e = [torch.exp(v - top) for v in score[r]]
         total = functools.reduce(torch.add, e)
-        out.append(functools.reduce(torch.add, [w.unsqueeze(-1) * v for w, v in zip(e, x)])
-                   / total.unsqueeze(-1))
+        out.append(
+            functools.reduce(torch.add, [w.unsqueeze(-1) * v for w, v in zip(e, x)])
+            / total.unsqueeze(-1)
+        )
     return torch.stack(out, dim=-2)
-
 
 
 def _first_call(compiled, W, draws):
@@ -121,14 +136,19 @@ def _first_call(compiled, W, draws):
             warnings.filterwarnings("ignore", category=FutureWarning, module="torch")
             return compiled(W, *draws)
     except Exception as e:
-        inner = getattr(e, "inner_exception", e)        # torch wraps the backend's own error
+        inner = getattr(e, "inner_exception", e)  # torch wraps the backend's own error
         name = type(inner).__name__
         lines = str(inner).strip().splitlines()
-        hint = (" It needs a working C++ compiler (g++, or $CXX)."
-                if name in ("InvalidCxxCompiler", "CppCompileError") else "")
-        raise CompileError(f"compile=True: torch.compile could not build the training step "
-                           f"({name}: {lines[0][:300] if lines else ''}).{hint} "
-                           "Train with compile=False instead.") from e
+        hint = (
+            " It needs a working C++ compiler (g++, or $CXX)."
+            if name in ("InvalidCxxCompiler", "CppCompileError")
+            else ""
+        )
+        raise CompileError(
+            f"compile=True: torch.compile could not build the training step "
+            f"({name}: {lines[0][:300] if lines else ''}).{hint} "
+            "Train with compile=False instead."
+        ) from e
 
 
 def _compiled_step():
@@ -140,10 +160,16 @@ def _compiled_step():
     return lambda W, *draws: in_groups(_COMPILED, W, *draws)
 
 
-def in_groups(step: Callable[..., tuple[torch.Tensor, torch.Tensor]], W: torch.Tensor,
-              u: torch.Tensor, xi: torch.Tensor, words: torch.Tensor,
-              weights: torch.Tensor | None, p: RunParams,
-              t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def in_groups(
+    step: Callable[..., tuple[torch.Tensor, torch.Tensor]],
+    W: torch.Tensor,
+    u: torch.Tensor,
+    xi: torch.Tensor,
+    words: torch.Tensor,
+    weights: torch.Tensor | None,
+    p: RunParams,
+    t: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``step`` on groups of COMPILED_GROUP runs (the last one smaller), so that every R reuses
     the one compiled group shape, with the results concatenated back. Every tensor in ``p`` has
     the run axis first."""
@@ -153,8 +179,7 @@ def in_groups(step: Callable[..., tuple[torch.Tensor, torch.Tensor]], W: torch.T
     out = []
     for g in (slice(s, s + COMPILED_GROUP) for s in range(0, R, COMPILED_GROUP)):
         q = p._replace(**{k: v[g] for k, v in p._asdict().items() if isinstance(v, torch.Tensor)})
-        out.append(step(W[g], u[g], xi[g], words[g], None if weights is None else weights[g], q,
-                        t))
+        out.append(step(W[g], u[g], xi[g], words[g], None if weights is None else weights[g], q, t))
     return torch.cat([loss for loss, _ in out]), torch.cat([W_g for _, W_g in out])
 
 
@@ -170,11 +195,11 @@ def c_draws() -> ctypes.CDLL | None:
     compiler ($CC, else cc) into the user's cache ($XDG_CACHE_HOME, else ~/.cache, /imbacl) and
     checked against torch on a few draws; None, with a warning, if it cannot be built or does
     not match this torch."""
-    with _C_DRAWS_LOCK:                                  # threads of a sweep may all ask at once
+    with _C_DRAWS_LOCK:  # threads of a sweep may all ask at once
         if "lib" not in _C_DRAWS:
             try:
                 _C_DRAWS["lib"] = _check_c_draws(_build_c_draws())
-            except Exception as e:                      # the caller falls back to torch's draws
+            except Exception as e:  # the caller falls back to torch's draws
                 warnings.warn(f"imbacl/draws.c is not used, drawing with torch (slower): {e}")
                 _C_DRAWS["lib"] = None
         return _C_DRAWS["lib"]
@@ -186,7 +211,7 @@ def _build_c_draws():
     # for this machine (FMA contracted where it has it): compile=True is machine-specific anyway
     flags = ["-O3", "-march=native", "-fno-math-errno", "-shared", "-fPIC"]
     info = Path("/proc/cpuinfo")
-    cpu = info.read_text().split("\n\n")[0] if info.exists() else ""    # the first core's entry
+    cpu = info.read_text().split("\n\n")[0] if info.exists() else ""  # the first core's entry
     machine = " ".join([cc, *flags, platform.node(), platform.machine(), cpu])
     key = hashlib.sha256(src.read_bytes() + machine.encode()).hexdigest()[:16]
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "imbacl"
@@ -199,11 +224,15 @@ def _build_c_draws():
         fd, tmp = tempfile.mkstemp(dir=cache, suffix=".tmp")
         os.close(fd)
         try:
-            out = subprocess.run([cc, *flags, str(src), "-o", tmp, "-lm"], capture_output=True,
-                                 text=True, timeout=120)
+            out = subprocess.run(
+                [cc, *flags, str(src), "-o", tmp, "-lm"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             if out.returncode:
                 raise RuntimeError(f"{cc} failed: {out.stderr.strip()[:300]}")
-            os.replace(tmp, lib)                        # atomic: processes may build at once
+            os.replace(tmp, lib)  # atomic: processes may build at once
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
@@ -214,20 +243,27 @@ def _build_c_draws():
 
 def _check_c_draws(c):
     # torch's generator state layout and kernels are torch's internals: check, do not assume
-    a, b = torch.Generator().manual_seed(2 ** 40 + 7), torch.Generator().manual_seed(2 ** 40 + 7)
-    want = (torch.rand(1000, generator=a), torch.randn(1296, generator=a),
-            torch.randint(0, 2 ** 32, (700,), generator=a))
+    a, b = torch.Generator().manual_seed(2**40 + 7), torch.Generator().manual_seed(2**40 + 7)
+    want = (
+        torch.rand(1000, generator=a),
+        torch.randn(1296, generator=a),
+        torch.randint(0, 2**32, (700,), generator=a),
+    )
     got = (torch.empty(1000), torch.empty(1296), torch.empty(700, dtype=torch.int64))
     draw_like_torch(c, b, *got)
-    if not (torch.equal(want[0], got[0]) and torch.equal(want[2], got[2])
-            and torch.equal(a.get_state(), b.get_state())
-            and torch.allclose(want[1], got[1], rtol=0, atol=1e-5)):
+    if not (
+        torch.equal(want[0], got[0])
+        and torch.equal(want[2], got[2])
+        and torch.equal(a.get_state(), b.get_state())
+        and torch.allclose(want[1], got[1], rtol=0, atol=1e-5)
+    ):
         raise RuntimeError(f"its draws differ from torch {torch.__version__}'s")
     return c
 
 
-def draw_like_torch(c: ctypes.CDLL, gen: torch.Generator, u: torch.Tensor, xi: torch.Tensor,
-                    words: torch.Tensor) -> None:
+def draw_like_torch(
+    c: ctypes.CDLL, gen: torch.Generator, u: torch.Tensor, xi: torch.Tensor, words: torch.Tensor
+) -> None:
     """``torch.rand``, ``torch.randn`` and ``torch.randint(0, 2**32)`` into the contiguous CPU
     tensors u (float32), xi (float32, a multiple of 16 numbers) and words (int64), in that order,
     from ``gen``, which ends where torch would leave it. u and words are torch's bit for bit; xi
@@ -236,15 +272,26 @@ def draw_like_torch(c: ctypes.CDLL, gen: torch.Generator, u: torch.Tensor, xi: t
     for name, (t, dtype) in wanted.items():
         if t.dtype != dtype or t.device.type != "cpu" or not t.is_contiguous():
             layout = "" if t.is_contiguous() else "non-contiguous "
-            raise ValueError(f"{name} is a {layout}{t.dtype} tensor on {t.device}: must be a "
-                             f"contiguous {dtype} on the CPU")
+            raise ValueError(
+                f"{name} is a {layout}{t.dtype} tensor on {t.device}: must be a "
+                f"contiguous {dtype} on the CPU"
+            )
     if gen.device.type != "cpu":
         raise ValueError(f"gen is a generator on {gen.device}: must be a CPU generator")
     state = gen.get_state()
-    if state.dtype != torch.uint8 or state.numel() != _STATE_BYTES:     # before C writes to it
-        raise RuntimeError(f"torch {torch.__version__}'s generator state has {state.numel()} "
-                           f"{state.dtype} entries, not the {_STATE_BYTES} bytes draws.c knows")
-    if c.imbacl_draw(state.data_ptr(), u.data_ptr(), u.numel(), xi.data_ptr(), xi.numel(),
-                     words.data_ptr(), words.numel()):
+    if state.dtype != torch.uint8 or state.numel() != _STATE_BYTES:  # before C writes to it
+        raise RuntimeError(
+            f"torch {torch.__version__}'s generator state has {state.numel()} "
+            f"{state.dtype} entries, not the {_STATE_BYTES} bytes draws.c knows"
+        )
+    if c.imbacl_draw(
+        state.data_ptr(),
+        u.data_ptr(),
+        u.numel(),
+        xi.data_ptr(),
+        xi.numel(),
+        words.data_ptr(),
+        words.numel(),
+    ):
         raise ValueError(f"xi has {xi.numel()} numbers: must be a multiple of 16")
     gen.set_state(state)

@@ -2,6 +2,7 @@
 constants of the paper's bounds, power laws and thresholds. The predictions being fitted are
 in ``imbacl/theory.py``; logs are natural.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Sequence
@@ -22,14 +23,20 @@ def linear_fit(x: ArrayLike, y: ArrayLike) -> dict:
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]
     if x.size < 2 or np.ptp(x) == 0:
-        raise ValueError(f"a fit needs at least two finite points with two distinct x values "
-                         f"(got {x.size})")
+        raise ValueError(
+            f"a fit needs at least two finite points with two distinct x values (got {x.size})"
+        )
     slope, intercept = np.polyfit(x, y, 1)
     res = y - intercept - slope * x
     ss_tot = ((y - y.mean()) ** 2).sum()
-    r2 = 1 - (res ** 2).sum() / ss_tot if ss_tot > 0 else 1.0
-    return {"slope": float(slope), "intercept": float(intercept), "r2": float(r2),
-            "rms": float(np.sqrt(np.mean(res ** 2))), "n": int(x.size)}
+    r2 = 1 - (res**2).sum() / ss_tot if ss_tot > 0 else 1.0
+    return {
+        "slope": float(slope),
+        "intercept": float(intercept),
+        "r2": float(r2),
+        "rms": float(np.sqrt(np.mean(res**2))),
+        "n": int(x.size),
+    }
 
 
 def _line(x, y):
@@ -38,14 +45,19 @@ def _line(x, y):
 
 
 def _positive(*arrays):
-    arrays = [np.broadcast_to(np.asarray(a, dtype=float), np.broadcast_shapes(
-        *(np.shape(b) for b in arrays))).ravel() for a in arrays]
+    arrays = [
+        np.broadcast_to(
+            np.asarray(a, dtype=float), np.broadcast_shapes(*(np.shape(b) for b in arrays))
+        ).ravel()
+        for a in arrays
+    ]
     ok = np.all([np.isfinite(a) & (a > 0) for a in arrays], axis=0)
     return [a[ok] for a in arrays]
 
 
 def fit_power_law(x: ArrayLike, y: ArrayLike) -> dict:
-    """Fit ``y = A x^b`` by least squares in log-log (positive finite points). dict(A, b, rms, n)."""
+    """Fit ``y = A x^b`` by least squares in log-log (positive finite points).
+    Returns dict(A, b, rms, n)."""
     x, y = _positive(x, y)
     a, b, rms, n = _line(np.log(x), np.log(y))
     return {"A": float(np.exp(a)), "b": b, "rms": rms, "n": n}
@@ -63,7 +75,9 @@ def fit_lam_threshold(eps: ArrayLike, lam_star: ArrayLike, d: float) -> dict:
     Returns dict(C_z, rms_line, A, b, rms_power, s, eps0, rms_affine, n)."""
     eps, lam_star = _positive(eps, lam_star)
     if len(eps) < 2:
-        raise ValueError(f"a fit needs at least two finite points with different x (got {len(eps)})")
+        raise ValueError(
+            f"a fit needs at least two finite points with different x (got {len(eps)})"
+        )
     x = lam_threshold(eps, d)
     logC = float(np.mean(np.log(lam_star) - np.log(x)))
     rms_line = float(np.sqrt(np.mean((np.log(lam_star) - logC - np.log(x)) ** 2)))
@@ -72,12 +86,27 @@ def fit_lam_threshold(eps: ArrayLike, lam_star: ArrayLike, d: float) -> dict:
     eps0 = -a / s if s != 0 else float("nan")
     pred = s * (eps - eps0)
     rms_aff = float(np.sqrt(np.mean((np.log(lam_star) - np.log(np.maximum(pred, 1e-300))) ** 2)))
-    return {"C_z": float(np.exp(logC)), "rms_line": rms_line, "A": pw["A"], "b": pw["b"],
-            "rms_power": pw["rms"], "s": s, "eps0": eps0, "rms_affine": rms_aff, "n": len(eps)}
+    return {
+        "C_z": float(np.exp(logC)),
+        "rms_line": rms_line,
+        "A": pw["A"],
+        "b": pw["b"],
+        "rms_power": pw["rms"],
+        "s": s,
+        "eps0": eps0,
+        "rms_affine": rms_aff,
+        "n": len(eps),
+    }
 
 
-def stage1_C_z(rate: ArrayLike, eps: ArrayLike, lr: float, lam: ArrayLike, d: float,
-               offset: ArrayLike | None = None) -> dict:
+def stage1_C_z(
+    rate: ArrayLike,
+    eps: ArrayLike,
+    lr: float,
+    lam: ArrayLike,
+    d: float,
+    offset: ArrayLike | None = None,
+) -> dict:
     """C_z from measured Stage-1 log-growth rates (per step) of directions with frequencies eps
     (0 for a non-feature direction) in runs with weight decay lam. With
     ``y = (exp(rate) - 1 + eta lam) / (eta loglog d / d)`` (the inverse of
@@ -98,10 +127,19 @@ def stage1_C_z(rate: ArrayLike, eps: ArrayLike, lr: float, lam: ArrayLike, d: fl
     rate, eps, lam, *off = (a[ok] for a in arrays)
     y = stage1_inverse(rate, lr, lam, d)
     C0 = float((eps * y).sum() / (eps * eps).sum())
-    rms = lambda r: float(np.sqrt(np.mean(r ** 2)))
+
+    def rms(r):
+        return float(np.sqrt(np.mean(r**2)))
+
     free = linear_fit(eps, y)
-    out = {"C_z": C0, "rms": rms(y - C0 * eps), "C_z_free": free["slope"],
-           "intercept": free["intercept"], "rms_free": free["rms"], "n": int(len(y))}
+    out = {
+        "C_z": C0,
+        "rms": rms(y - C0 * eps),
+        "C_z_free": free["slope"],
+        "intercept": free["intercept"],
+        "rms_free": free["rms"],
+        "n": int(len(y)),
+    }
     if off:
         X = np.stack([eps, off[0]], axis=1)
         (c, b), *_ = np.linalg.lstsq(X, y, rcond=None)
@@ -128,8 +166,9 @@ def zero_crossing(x: ArrayLike, y: ArrayLike) -> dict:
 
 
 # -- intervals over seeds for chapter 8's boundary and Stage-1 fits ----------------------------
-def bootstrap_seeds(fn: Callable[..., float], arrays: Sequence[ArrayLike], digits: int = 3,
-                    seed: int = 0) -> Estimate:
+def bootstrap_seeds(
+    fn: Callable[..., float], arrays: Sequence[ArrayLike], digits: int = 3, seed: int = 0
+) -> Estimate:
     """``fn(*arrays)`` with a 95% percentile-bootstrap interval over seeds: every array has the
     seeds on axis 0 and the seeds are resampled together (the same rows of each). Resamples
     where ``fn`` is not finite (e.g. a boundary not crossed in that resample) are left out of
@@ -138,14 +177,19 @@ def bootstrap_seeds(fn: Callable[..., float], arrays: Sequence[ArrayLike], digit
     arrays = [np.asarray(a, dtype=float) for a in arrays]
     n = len(arrays[0])
     if n < 2 or any(len(a) != n for a in arrays):
-        raise ValueError(f"bootstrap_seeds needs >= 2 seeds on axis 0 of every array "
-                         f"(got {[len(a) for a in arrays]})")
+        raise ValueError(
+            f"bootstrap_seeds needs >= 2 seeds on axis 0 of every array "
+            f"(got {[len(a) for a in arrays]})"
+        )
     value = float(fn(*arrays))
     boots = np.array([float(fn(*(a[i] for a in arrays))) for i in resamples(n, seed)])
     ok = np.isfinite(boots)
     if not np.isfinite(value) or ok.mean() < 0.95:
-        return Estimate(value, -np.inf, np.inf, n, digits) if np.isfinite(value) else \
-            Estimate(float("nan"), float("nan"), float("nan"), n, digits)
+        return (
+            Estimate(value, -np.inf, np.inf, n, digits)
+            if np.isfinite(value)
+            else Estimate(float("nan"), float("nan"), float("nan"), n, digits)
+        )
     lo, hi = np.percentile(boots[ok], [2.5, 97.5])
     return Estimate(value, float(min(lo, value)), float(max(hi, value)), n, digits)
 
@@ -154,8 +198,9 @@ def _crossing_of_mean(x, level):
     return lambda y: crossing(x, np.nanmean(y, 0), level)
 
 
-def crossing_estimate(x: ArrayLike, y_per_seed: ArrayLike, level: float,
-                      digits: int = 3) -> Estimate:
+def crossing_estimate(
+    x: ArrayLike, y_per_seed: ArrayLike, level: float, digits: int = 3
+) -> Estimate:
     """Where the seed-mean curve ``y(x)`` crosses ``level`` (:func:`imbacl.metrics.crossing`,
     linear interpolation), with a bootstrap interval over seeds. ``y_per_seed``: (seeds, len(x)),
     e.g. the learned minority share of each seed along lambda (the boundary lam_T)."""
@@ -164,17 +209,25 @@ def crossing_estimate(x: ArrayLike, y_per_seed: ArrayLike, level: float,
 
 def _threshold_stat(eps, x, level, d, key, use):
 
-    def stat(y):                                        # y: (seeds, len(x), len(eps))
+    def stat(y):  # y: (seeds, len(x), len(eps))
         m = np.nanmean(y, 0)
         lam = np.array([crossing(x, m[:, b], level) for b in range(len(eps))])[use]
         if not np.all(np.isfinite(lam) & (lam > 0)):
             return float("nan")
         return fit_lam_threshold(np.asarray(eps)[use], lam, d)[key]
+
     return stat
 
 
-def lam_threshold_estimate(eps: ArrayLike, x: ArrayLike, y_per_seed: ArrayLike, level: float,
-                           d: int, key: str, digits: int = 3) -> Estimate:
+def lam_threshold_estimate(
+    eps: ArrayLike,
+    x: ArrayLike,
+    y_per_seed: ArrayLike,
+    level: float,
+    d: int,
+    key: str,
+    digits: int = 3,
+) -> Estimate:
     """A parameter of :func:`fit_lam_threshold` (``key``: 'b', 'eps0', 'C_z', 'rms_line', ...)
     fitted to the boundary lam*(eps), the crossing of ``level`` along ``x`` (lambda) of the
     seed-mean of ``y_per_seed`` (seeds, len(x), len(eps)) at each eps, with a bootstrap
@@ -187,27 +240,40 @@ def lam_threshold_estimate(eps: ArrayLike, x: ArrayLike, y_per_seed: ArrayLike, 
     lam = np.array([crossing(x, m[:, b], level) for b in range(len(eps))])
     use = np.isfinite(lam) & (lam > 0)
     if use.sum() < 5:
-        raise ValueError(f"a boundary fit the book reports needs >= 5 crossed eps (got {use.sum()})")
+        raise ValueError(
+            f"a boundary fit the book reports needs >= 5 crossed eps (got {use.sum()})"
+        )
     return bootstrap_seeds(_threshold_stat(eps, x, level, d, key, use), [y], digits)
 
 
 def _stage1_stat(eps, lr, lam, d, offset, key):
     def stat(rate, eps_s, lam_s, off_s):
         return stage1_C_z(rate, eps_s, lr, lam_s, d, offset=off_s)[key]
+
     return stat
 
 
-def stage1_C_z_estimate(rate: ArrayLike, eps: ArrayLike, lr: float, lam: ArrayLike, d: float,
-                        offset: ArrayLike, key: str, digits: int = 3) -> Estimate:
+def stage1_C_z_estimate(
+    rate: ArrayLike,
+    eps: ArrayLike,
+    lr: float,
+    lam: ArrayLike,
+    d: float,
+    offset: ArrayLike,
+    key: str,
+    digits: int = 3,
+) -> Estimate:
     """A parameter of :func:`stage1_C_z` (``key``: 'C_z', 'C_z_offset', 'k', 'rms', ...) with a
     bootstrap interval over seeds. Every array has the seeds on axis 0: rate and eps
     (seeds, runs, directions), lam and offset (seeds, runs, 1)."""
-    return bootstrap_seeds(_stage1_stat(eps, lr, lam, d, offset, key), [rate, eps, lam, offset],
-                           digits)
+    return bootstrap_seeds(
+        _stage1_stat(eps, lr, lam, d, offset, key), [rate, eps, lam, offset], digits
+    )
 
 
-def share_at_boundary(x: ArrayLike, y: ArrayLike, boundary: ArrayLike,
-                      side: str = "above") -> np.ndarray:
+def share_at_boundary(
+    x: ArrayLike, y: ArrayLike, boundary: ArrayLike, side: str = "above"
+) -> np.ndarray:
     """Per seed, the mean of ``y`` (len(x), n_eps, seeds) at the first grid value of x above
     (side 'above') or the last below ('below') each eps's ``boundary`` (n_eps,), over the eps
     whose boundary lies inside the grid: how sharp the boundary is (shape (seeds,)). E.g. the

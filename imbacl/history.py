@@ -1,6 +1,7 @@
 """What training records: a :class:`History` of R runs at chosen steps, and the default
 snapshot steps. It imports nothing of the package, so every module may use it
 (``imbacl.io.save_history`` / ``load_history`` write and read it)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -21,13 +22,14 @@ class History:
     P[r, s, i, j] = <w_i, M_j> at step steps[s] (j over all d1 directions; j < d are features);
     norms[r, s, i] = ||w_i||; bias[r, s, i] = b_i; loss[r, t] at every step t = 0..T.
     """
+
     configs: list
-    steps: np.ndarray            # (S,)
-    P: np.ndarray                # (R, S, m, d1)
-    norms: np.ndarray            # (R, S, m)
-    bias: np.ndarray             # (R, S, m)
-    loss: np.ndarray             # (R, T + 1)
-    M: np.ndarray                # (R, d1, d1) dictionaries, columns are atoms
+    steps: np.ndarray  # (S,)
+    P: np.ndarray  # (R, S, m, d1)
+    norms: np.ndarray  # (R, S, m)
+    bias: np.ndarray  # (R, S, m)
+    loss: np.ndarray  # (R, T + 1)
+    M: np.ndarray  # (R, d1, d1) dictionaries, columns are atoms
     meta: dict = field(default_factory=dict)
 
     def __len__(self):
@@ -40,8 +42,16 @@ class History:
 
     def run(self, r: int) -> "History":
         """The history of run r alone (R = 1)."""
-        return History([self.configs[r]], self.steps, self.P[r:r + 1], self.norms[r:r + 1],
-                       self.bias[r:r + 1], self.loss[r:r + 1], self.M[r:r + 1], dict(self.meta))
+        return History(
+            [self.configs[r]],
+            self.steps,
+            self.P[r : r + 1],
+            self.norms[r : r + 1],
+            self.bias[r : r + 1],
+            self.loss[r : r + 1],
+            self.M[r : r + 1],
+            dict(self.meta),
+        )
 
     def at(self, step: int) -> int:
         """Index of the snapshot nearest to ``step``."""

@@ -16,6 +16,7 @@ Three kinds: a ``History`` (every snapshot of one batch), a sweep's final state 
 per run, compact enough to commit: ``save_final``/``load_final``), and per-run records of any
 arrays stacked over the runs (the scaling chapter's caches: ``save_record``/``load_record``).
 """
+
 from __future__ import annotations
 
 import ast
@@ -42,8 +43,7 @@ from .train import default_threads
 
 FORMAT_VERSION = 2
 #: provenance fields every file records (format >= 2); "unknown" where a file predates them
-PROVENANCE_FIELDS = ("imbacl_version", "torch_version", "git_commit", "cpu", "blas_path",
-                     "threads")
+PROVENANCE_FIELDS = ("imbacl_version", "torch_version", "git_commit", "cpu", "blas_path", "threads")
 #: [choice] relative Frobenius distance ||P_here - P_record|| / ||P_record|| of a retrained run's
 #: final projections (or of a chapter's measurements) that still counts as the same run. Float
 #: rounding differs between CPUs and BLAS code paths and training amplifies it: over 3000 steps
@@ -52,36 +52,58 @@ PROVENANCE_FIELDS = ("imbacl_version", "torch_version", "git_commit", "cpu", "bl
 #: at 1.3 or more (independent weights), so the check cannot pass by accident.
 REPRO_TOL = 0.25
 # the arrays a file of each kind holds (per batch g for "final"), also in version-0 files
-_KEYS = {"history": ("steps", "P", "norms", "bias", "loss", "M", "configs"),
-         "final": ("index", "configs", "overrides"), "record": ("configs",)}
+_KEYS = {
+    "history": ("steps", "P", "norms", "bias", "loss", "M", "configs"),
+    "final": ("index", "configs", "overrides"),
+    "record": ("configs",),
+}
 
 
 def save_history(history: History, path: str | os.PathLike) -> None:
     """Write a :class:`imbacl.history.History` (every snapshot) to ``path``."""
     h = history
-    _save(path, "history", steps=h.steps, P=h.P, norms=h.norms, bias=h.bias, loss=h.loss, M=h.M,
-          configs=_configs(h.configs))
+    _save(
+        path,
+        "history",
+        steps=h.steps,
+        P=h.P,
+        norms=h.norms,
+        bias=h.bias,
+        loss=h.loss,
+        M=h.M,
+        configs=_configs(h.configs),
+    )
 
 
 def load_history(path: str | os.PathLike) -> History:
     """Read a file written by :func:`save_history`."""
     with _open(path, "history") as z, _reading(path):
-        return History(_read_configs(path, z), z["steps"], z["P"], z["norms"], z["bias"],
-                       z["loss"], z["M"])
+        return History(
+            _read_configs(path, z), z["steps"], z["P"], z["norms"], z["bias"], z["loss"], z["M"]
+        )
 
 
-def save_final(result: SweepResult, path: str | os.PathLike,
-               points: Sequence[tuple[dict, Config]] | None = None, dtype: str = "float32",
-               step: int = -1) -> None:
+def save_final(
+    result: SweepResult,
+    path: str | os.PathLike,
+    points: Sequence[tuple[dict, Config]] | None = None,
+    dtype: str = "float32",
+    step: int = -1,
+) -> None:
     """Save one snapshot (default: the last) of every run of a sweep (a
     :class:`imbacl.sweep.SweepResult`): projections in ``dtype`` (one array per trained batch),
     configs and grid overrides. ``points``: the grid the result came from."""
     arrays = {f"P{g}": h.P[:, step].astype(dtype) for g, h in enumerate(result.histories)}
     arrays.update({f"step{g}": np.asarray(h.steps[step]) for g, h in enumerate(result.histories)})
     overrides = [o for o, _ in points] if points is not None else [{} for _ in result.configs]
-    _save(path, "final", index=np.asarray(result.index, dtype=np.int64),
-          configs=_configs(result.configs),
-          overrides=np.array([json.dumps(o) for o in overrides]), **arrays)
+    _save(
+        path,
+        "final",
+        index=np.asarray(result.index, dtype=np.int64),
+        configs=_configs(result.configs),
+        overrides=np.array([json.dumps(o) for o in overrides]),
+        **arrays,
+    )
 
 
 def load_final(path: str | os.PathLike) -> FinalSweep:
@@ -95,8 +117,12 @@ def load_final(path: str | os.PathLike) -> FinalSweep:
     return FinalSweep(configs, overrides, steps, P)
 
 
-def save_record(path: str | os.PathLike, configs: Iterable[Config], threads: int | None = None,
-                **arrays: ArrayLike) -> None:
+def save_record(
+    path: str | os.PathLike,
+    configs: Iterable[Config],
+    threads: int | None = None,
+    **arrays: ArrayLike,
+) -> None:
     """Write per-run arrays (each stacked over the runs, or one value for the file) with the
     runs' configs to ``path``. threads: the torch thread count the runs were trained with, for
     the provenance (default: the trainer's)."""
@@ -106,8 +132,11 @@ def save_record(path: str | os.PathLike, configs: Iterable[Config], threads: int
 def load_record(path: str | os.PathLike) -> dict:
     """Read a file written by :func:`save_record`: its arrays, and ``configs`` as Configs."""
     with _open(path, "record") as z, _reading(path):
-        out = {k: z[k] for k in z.files
-               if k not in ("configs", "format", "format_version", "imbacl_version", "provenance")}
+        out = {
+            k: z[k]
+            for k in z.files
+            if k not in ("configs", "format", "format_version", "imbacl_version", "provenance")
+        }
         out["configs"] = _read_configs(path, z)
     return out
 
@@ -119,8 +148,16 @@ def _reading(path):
         yield
     except ResultsFileError:
         raise
-    except (KeyError, IndexError, ValueError, TypeError, OSError, EOFError, zlib.error,
-            zipfile.BadZipFile) as e:
+    except (
+        KeyError,
+        IndexError,
+        ValueError,
+        TypeError,
+        OSError,
+        EOFError,
+        zlib.error,
+        zipfile.BadZipFile,
+    ) as e:
         raise ResultsFileError(f"{path}: damaged or incomplete ({type(e).__name__}: {e})") from None
 
 
@@ -129,18 +166,24 @@ def provenance(threads: int | None = None) -> dict:
     working tree (or "unknown"), the CPU model, the BLAS code path (ATen's CPU capability, MKL's
     ``MKL_CBWR`` setting) and the trainer's torch thread count. Written into every file."""
     cbwr = os.environ.get("MKL_CBWR", "default")
-    return {"imbacl_version": __version__, "torch_version": torch.__version__,
-            "git_commit": _git_commit(), "cpu": _cpu_model(),
-            "blas_path": f"{torch.backends.cpu.get_cpu_capability()}, MKL_CBWR={cbwr}",
-            "threads": str(default_threads() if threads is None else threads)}
+    return {
+        "imbacl_version": __version__,
+        "torch_version": torch.__version__,
+        "git_commit": _git_commit(),
+        "cpu": _cpu_model(),
+        "blas_path": f"{torch.backends.cpu.get_cpu_capability()}, MKL_CBWR={cbwr}",
+        "threads": str(default_threads() if threads is None else threads),
+    }
 
 
 def read_provenance(path: str | os.PathLike) -> dict:
     """The provenance a results file records; fields it predates read "unknown"."""
     with np.load(path) as z:
         if "format_version" not in z.files:
-            raise ResultsFileError(f"{path}: written before results files had a version; "
-                                   "run `python scripts/migrate_results.py` to give it one")
+            raise ResultsFileError(
+                f"{path}: written before results files had a version; "
+                "run `python scripts/migrate_results.py` to give it one"
+            )
         found = json.loads(str(z["provenance"])) if "provenance" in z.files else {}
         if "imbacl_version" in z.files:
             found.setdefault("imbacl_version", str(z["imbacl_version"]))
@@ -163,8 +206,13 @@ def retrain_distance(fresh: ArrayLike, recorded: ArrayLike) -> float:
     return float(np.linalg.norm(fresh - recorded) / np.linalg.norm(recorded))
 
 
-def check_retrained(fresh: ArrayLike, recorded: ArrayLike, what: str,
-                    record: str | os.PathLike | dict | None = None, tol: float = REPRO_TOL) -> str:
+def check_retrained(
+    fresh: ArrayLike,
+    recorded: ArrayLike,
+    what: str,
+    record: str | os.PathLike | dict | None = None,
+    tol: float = REPRO_TOL,
+) -> str:
     """Assert that a run retrained here reproduces its record, and say so in words that do not
     depend on the machine.
 
@@ -175,22 +223,32 @@ def check_retrained(fresh: ArrayLike, recorded: ArrayLike, what: str,
     equal bit for bit. Raises :class:`imbacl.errors.ReproductionError` otherwise."""
     dist = retrain_distance(fresh, recorded)
     if not dist <= tol:
-        raise ReproductionError(f"{what}: the run retrained here lies {dist:.3g} (relative) from "
-                                f"its cached record, beyond the tolerance {tol}")
+        raise ReproductionError(
+            f"{what}: the run retrained here lies {dist:.3g} (relative) from "
+            f"its cached record, beyond the tolerance {tol}"
+        )
     if record is not None:
         prov = record if isinstance(record, dict) else read_provenance(record)
-        if same_machine_kind(prov) and not np.array_equal(np.asarray(fresh),
-                                                          np.asarray(recorded)):
-            raise ReproductionError(f"{what}: written by this kind of machine "
-                                    f"({prov['cpu']}, {prov['blas_path']}), yet not bit for bit")
-    return (f"{what}: retrained here, within {tol:g} (relative) of the cached record "
-            "[asserted; bit for bit where the record's machine kind runs it]")
+        if same_machine_kind(prov) and not np.array_equal(np.asarray(fresh), np.asarray(recorded)):
+            raise ReproductionError(
+                f"{what}: written by this kind of machine "
+                f"({prov['cpu']}, {prov['blas_path']}), yet not bit for bit"
+            )
+    return (
+        f"{what}: retrained here, within {tol:g} (relative) of the cached record "
+        "[asserted; bit for bit where the record's machine kind runs it]"
+    )
 
 
 def _git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
@@ -205,8 +263,10 @@ def _cpu_model() -> str:
             key, _, value = line.partition(":")
             info.setdefault(key.strip(), value.strip())
         if info.get("model name"):
-            return (f"{info['model name']} (family {info.get('cpu family', '?')}, model "
-                    f"{info.get('model', '?')}, stepping {info.get('stepping', '?')})")
+            return (
+                f"{info['model name']} (family {info.get('cpu family', '?')}, model "
+                f"{info.get('model', '?')}, stepping {info.get('stepping', '?')})"
+            )
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown"
@@ -232,10 +292,14 @@ def _read_configs(path, z):
 def _save(path, kind, threads=None, **arrays):
     prov = provenance(threads)
     try:
-        np.savez_compressed(path, format=np.array(f"imbacl/{kind}"),
-                            format_version=np.array(FORMAT_VERSION),
-                            imbacl_version=np.array(prov["imbacl_version"]),
-                            provenance=np.array(json.dumps(prov, sort_keys=True)), **arrays)
+        np.savez_compressed(
+            path,
+            format=np.array(f"imbacl/{kind}"),
+            format_version=np.array(FORMAT_VERSION),
+            imbacl_version=np.array(prov["imbacl_version"]),
+            provenance=np.array(json.dumps(prov, sort_keys=True)),
+            **arrays,
+        )
     except OSError as e:
         raise ResultsFileError(f"cannot write {path}: {e.strerror or e}") from None
 
@@ -262,8 +326,10 @@ class _open:
         files = set(self.z.files)
         missing = [k for k in _KEYS[kind] if k not in files]
         if "format_version" not in files and not missing:
-            raise ResultsFileError(f"{path}: written before results files had a version; run "
-                                   "`python scripts/migrate_results.py` to give it one")
+            raise ResultsFileError(
+                f"{path}: written before results files had a version; run "
+                "`python scripts/migrate_results.py` to give it one"
+            )
         if "format" in files:
             found = str(self.z["format"])
             version = int(self.z["format_version"])
@@ -273,9 +339,12 @@ class _open:
                 raise ResultsFileError(
                     f"{path}: format version {version} (written by imbacl "
                     f"{self.z['imbacl_version']}) is newer than this imbacl reads "
-                    f"({FORMAT_VERSION}); update imbacl")
+                    f"({FORMAT_VERSION}); update imbacl"
+                )
         if missing:
-            raise ResultsFileError(f"{path}: not an imbacl {kind} file (missing {', '.join(missing)})")
+            raise ResultsFileError(
+                f"{path}: not an imbacl {kind} file (missing {', '.join(missing)})"
+            )
 
     def __enter__(self):
         return self.z
@@ -311,25 +380,34 @@ class Measurements:
         rec = self.values[name]
         tol = self.tol if tol is None else tol
         if rec.shape != live_arr.shape or rec.dtype.kind != live_arr.dtype.kind:
-            raise ReproductionError(f"{self.path.name}:{name}: computed here with shape "
-                                    f"{live_arr.shape} ({live_arr.dtype}), recorded "
-                                    f"{rec.shape} ({rec.dtype}); rewrite the record")
+            raise ReproductionError(
+                f"{self.path.name}:{name}: computed here with shape "
+                f"{live_arr.shape} ({live_arr.dtype}), recorded "
+                f"{rec.shape} ({rec.dtype}); rewrite the record"
+            )
         if rec.dtype.kind in "fc":
             finite = np.isfinite(rec)
             if not np.array_equal(finite, np.isfinite(live_arr)) or not np.array_equal(
-                    rec[~finite], live_arr[~finite]):
-                raise ReproductionError(f"{self.path.name}:{name}: not finite in other places "
-                                        "here than in the record")
+                rec[~finite], live_arr[~finite]
+            ):
+                raise ReproductionError(
+                    f"{self.path.name}:{name}: not finite in other places here than in the record"
+                )
             rec_f, live_f = rec[finite], live_arr[finite]
         else:
             rec_f, live_f = rec, live_arr
         if rec.dtype.kind in "fciub" and rec_f.size:
             norm = np.linalg.norm(rec_f.astype(np.float64))
-            dist = np.linalg.norm(live_f.astype(np.float64) - rec_f) / norm if norm else \
-                float(np.abs(live_f).max())
+            dist = (
+                np.linalg.norm(live_f.astype(np.float64) - rec_f) / norm
+                if norm
+                else float(np.abs(live_f).max())
+            )
             if not dist <= tol:
-                raise ReproductionError(f"{self.path.name}:{name}: computed here, lies {dist:.3g} "
-                                        f"(relative) from the record, beyond the tolerance {tol}")
+                raise ReproductionError(
+                    f"{self.path.name}:{name}: computed here, lies {dist:.3g} "
+                    f"(relative) from the record, beyond the tolerance {tol}"
+                )
         elif not np.array_equal(rec, live_arr):
             raise ReproductionError(f"{self.path.name}:{name}: differs from the record")
         return rec.item() if rec.ndim == 0 and np.ndim(live) == 0 else rec

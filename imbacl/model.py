@@ -3,6 +3,7 @@
 f(X) = (h_1(X), ..., h_m(X)),  h_i(X) = sum_r BReLU_{b_i}(<w_i, Attention(x_r, X, X)>).
 Every function takes a leading run axis R so that many independent runs are one program.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,8 +42,9 @@ def attention_weights(X: torch.Tensor) -> torch.Tensor:
     return torch.softmax(X @ X.transpose(-1, -2) / math.sqrt(X.shape[-1]), dim=-1)
 
 
-def bias(W: torch.Tensor, sigma: torch.Tensor | float, d: int,
-         bias_scale: torch.Tensor | float) -> torch.Tensor:
+def bias(
+    W: torch.Tensor, sigma: torch.Tensor | float, d: int, bias_scale: torch.Tensor | float
+) -> torch.Tensor:
     """The bias rule b_i = c_b * sigma * sqrt(log d) * ||w_i||: a threshold a few noise standard
     deviations wide, so a neuron ignores noise and fires on a feature. Not trained.
 
@@ -58,8 +60,9 @@ def preactivations(A: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
     return torch.bmm(A.reshape(R, K * L, d1), W.transpose(1, 2)).reshape(R, K, L, -1)
 
 
-def encode(A: torch.Tensor, W: torch.Tensor, b: torch.Tensor,
-           keep: torch.Tensor | None = None) -> torch.Tensor:
+def encode(
+    A: torch.Tensor, W: torch.Tensor, b: torch.Tensor, keep: torch.Tensor | None = None
+) -> torch.Tensor:
     """The embedding f(X) of attention outputs A (R, K, L, d1): (R, K, m).
     ``keep`` (R, m), from ``prune_mask``, silences pruned neurons (they output exactly 0)."""
     f = brelu(preactivations(A, W), b[:, None, None, :]).sum(dim=2)
@@ -68,14 +71,16 @@ def encode(A: torch.Tensor, W: torch.Tensor, b: torch.Tensor,
 
 def prune_mask(W: torch.Tensor, prune_frac: torch.Tensor | float) -> torch.Tensor:
     """Pruning (the ICLR version's Algorithm 1): 0 for the floor(prune_frac * m) neurons with the
-    smallest ||w_i|| of each run, 1 for the others. W: (R, m, d1); prune_frac: (R,). Returns (R, m)."""
+    smallest ||w_i|| of each run, 1 for the others. W: (R, m, d1); prune_frac: (R,).
+    Returns (R, m)."""
     m = W.shape[1]
     n_pruned = torch.floor(torch.as_tensor(prune_frac, device=W.device) * m).reshape(-1, 1)
-    rank = W.norm(dim=-1).argsort(dim=1).argsort(dim=1)           # 0 = smallest norm
+    rank = W.norm(dim=-1).argsort(dim=1).argsort(dim=1)  # 0 = smallest norm
     return (rank >= n_pruned).to(W.dtype)
 
 
-def init_weights(m: int, d1: int, init_std: float, gen: torch.Generator,
-                 device: str | torch.device = "cpu") -> torch.Tensor:
+def init_weights(
+    m: int, d1: int, init_std: float, gen: torch.Generator, device: str | torch.device = "cpu"
+) -> torch.Tensor:
     """Small Gaussian initialisation w_i ~ N(0, init_std^2 I), so Stage 1 is visible."""
     return init_std * torch.randn(m, d1, generator=gen, device=device)

@@ -1,4 +1,5 @@
 """Figures. Every function returns a matplotlib Figure; chapters and widgets only call these."""
+
 from __future__ import annotations
 
 import warnings
@@ -21,15 +22,21 @@ if TYPE_CHECKING:
 MAJ, MIN, NOISE = "tab:blue", "tab:orange", "0.6"
 
 
-def figure1(P: np.ndarray, d: int, n_majority: int, n_neurons: int = 13, ax: Axes | None = None,
-            title: str | None = None) -> Figure:
+def figure1(
+    P: np.ndarray,
+    d: int,
+    n_majority: int,
+    n_neurons: int = 13,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Figure:
     """Figure 1 of the paper: squared cosines cos^2_ij of the first ``n_neurons`` neurons
     (rows) on the d atoms (columns); majority columns first, a line marks the split."""
     c = metrics.cos2(P, d)[:n_neurons]
     fig, ax = _axes(ax, (0.45 * d + 1.6, 0.3 * len(c) + 1.2))
     im = ax.imshow(c, cmap="viridis", vmin=0, vmax=1, aspect="auto")
     ax.axvline(n_majority - 0.5, color="w", lw=2)
-    ticks = range(d) if d <= 16 else range(0, d, d // 8)     # at most 16 labels
+    ticks = range(d) if d <= 16 else range(0, d, d // 8)  # at most 16 labels
     ax.set_xticks(ticks, [str(j + 1) for j in ticks])
     ax.set_yticks(range(len(c)), [str(i + 1) for i in range(len(c))])
     ax.set_xlabel(r"atom $j$ (majority | minority)")
@@ -39,25 +46,26 @@ def figure1(P: np.ndarray, d: int, n_majority: int, n_neurons: int = 13, ax: Axe
     return fig
 
 
-def trajectories(history: History, run: int = 0, neuron: int | None = None,
-                 ax: Axes | None = None) -> Figure:
+def trajectories(
+    history: History, run: int = 0, neuron: int | None = None, ax: Axes | None = None
+) -> Figure:
     """``|<w_i, M_j>|`` against step on log axes for one run: majority features (blue), minority
     (orange), and the largest non-feature direction (grey). ``neuron=None`` draws every
     neuron's projection on its final dominant feature."""
     c = history.configs[run]
-    P = np.abs(history.P[run])                          # (S, m, d1)
+    P = np.abs(history.P[run])  # (S, m, d1)
     steps = np.maximum(history.steps, 1)
     fig, ax = _axes(ax, (6, 3.6))
     if neuron is None:
         top = metrics.dominant_feature(history.P[run, -1], c.d)
         for i, j in enumerate(top):
             ax.plot(steps, P[:, i, j], color=MAJ if j < c.n_majority else MIN, lw=1, alpha=0.7)
-        ax.plot(steps, P[:, :, c.d:].max(-1).mean(-1), color=NOISE, lw=2, ls="--")
+        ax.plot(steps, P[:, :, c.d :].max(-1).mean(-1), color=NOISE, lw=2, ls="--")
         ax.set_title("each neuron's dominant feature (blue: majority, orange: minority)")
     else:
         for j in range(c.d):
             ax.plot(steps, P[:, neuron, j], color=MAJ if j < c.n_majority else MIN, lw=1.2)
-        ax.plot(steps, P[:, neuron, c.d:].max(-1), color=NOISE, lw=2, ls="--")
+        ax.plot(steps, P[:, neuron, c.d :].max(-1), color=NOISE, lw=2, ls="--")
         ax.set_title(f"neuron {neuron + 1}: every feature (grey dashed: largest noise direction)")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -80,13 +88,20 @@ def loss_curve(history: History, ax: Axes | None = None, smooth: int = 50) -> Fi
     return fig
 
 
-def sweep_curve(x: ArrayLike, values: ArrayLike, ax: Axes | None = None, label: str | None = None,
-                color: ColorType | None = None, xlabel: str = "", ylabel: str = "",
-                logx: bool = False) -> Figure:
+def sweep_curve(
+    x: ArrayLike,
+    values: ArrayLike,
+    ax: Axes | None = None,
+    label: str | None = None,
+    color: ColorType | None = None,
+    xlabel: str = "",
+    ylabel: str = "",
+    logx: bool = False,
+) -> Figure:
     """Mean over seeds with a band of +-1 standard deviation. values: (len(x), n_seeds)."""
     fig, ax = _axes(ax, (5, 3.4))
     v = np.asarray(values, dtype=float)
-    with warnings.catch_warnings():          # an x without any value (all NaN) is left out of the curve
+    with warnings.catch_warnings():  # an x without any value (all NaN) is left out of the curve
         warnings.simplefilter("ignore", RuntimeWarning)
         mean, sd = np.nanmean(v, axis=1), np.nanstd(v, axis=1)
     ax.plot(x, mean, "o-", label=label, color=color)
@@ -104,26 +119,38 @@ def run_overview(history: History, run: int = 0) -> dict:
     """The general explorer's two figures for one run: the Figure-1 heatmap of the final
     weights and every neuron's projection on its final dominant feature against step."""
     c = history.configs[run]
-    heat = figure1(history.P[run, -1], c.d, c.n_majority,
-                   title=rf"$\cos^2(w_i, M_j)$ after {c.steps} steps")
-    traj = trajectories(history, run=run, ax=plt.subplots(figsize=(7.2, 3.6), layout="constrained")[1])
+    heat = figure1(
+        history.P[run, -1], c.d, c.n_majority, title=rf"$\cos^2(w_i, M_j)$ after {c.steps} steps"
+    )
+    traj = trajectories(
+        history, run=run, ax=plt.subplots(figsize=(7.2, 3.6), layout="constrained")[1]
+    )
     return {"heatmap": heat, "trajectories": traj}
 
 
-def pure_vs_ratio(rho: ArrayLike, maj: ArrayLike, mino: ArrayLike,
-                  title: str | None = None) -> Figure:
+def pure_vs_ratio(
+    rho: ArrayLike, maj: ArrayLike, mino: ArrayLike, title: str | None = None
+) -> Figure:
     """Pure neurons per majority and per minority feature against rho (chapter 6 and its
     explorer). maj, mino: (len(rho), n_seeds)."""
     fig = sweep_curve(rho, maj, label="majority features", color=MAJ)
-    sweep_curve(rho, mino, ax=fig.axes[0], label="minority features", color=MIN,
-                xlabel=r"$\rho = \epsilon_{min} / \epsilon_{max}$",
-                ylabel="pure neurons per feature", logx=True)
+    sweep_curve(
+        rho,
+        mino,
+        ax=fig.axes[0],
+        label="minority features",
+        color=MIN,
+        xlabel=r"$\rho = \epsilon_{min} / \epsilon_{max}$",
+        ylabel="pure neurons per feature",
+        logx=True,
+    )
     fig.axes[0].set_title(title or f"mean ± sd over {np.shape(maj)[1]} seeds")
     return fig
 
 
-def coverage_vs_width(ms: Sequence[int], shares: dict, level: float = 0.8,
-                      title: str | None = None) -> Figure:
+def coverage_vs_width(
+    ms: Sequence[int], shares: dict, level: float = 0.8, title: str | None = None
+) -> Figure:
     """Share of seeds in which every minority feature has a pure neuron, against the number of
     neurons m (chapter 7 and its explorer). shares: label -> values of len(ms)."""
     fig, ax = _axes(None, (5, 3.4))
@@ -163,8 +190,9 @@ def dictionary(M: ArrayLike, d: int, ax: Axes | None = None) -> Figure:
     return fig
 
 
-def frequencies(nominal: ArrayLike, empirical: ArrayLike, n_majority: int, n_tokens: int,
-                ax: Axes | None = None) -> Figure:
+def frequencies(
+    nominal: ArrayLike, empirical: ArrayLike, n_majority: int, n_tokens: int, ax: Axes | None = None
+) -> Figure:
     """Nominal eps_j against the empirical share of tokens with z_j != 0, with 95% binomial bars."""
     fig, ax = _axes(ax, (6, 3.2))
     nominal, empirical = np.asarray(nominal), np.asarray(empirical)
@@ -192,8 +220,9 @@ def energy(signal: ArrayLike, noise: ArrayLike, ax: Axes | None = None) -> Figur
     return fig
 
 
-def sequence_views(X: ArrayLike, view1: ArrayLike, view2: ArrayLike, M: ArrayLike,
-                   d: int) -> Figure:
+def sequence_views(
+    X: ArrayLike, view1: ArrayLike, view2: ArrayLike, M: ArrayLike, d: int
+) -> Figure:
     """One sequence and its two views, in the dictionary's basis (rows: tokens)."""
     fig, axes = plt.subplots(1, 3, figsize=(10, 2.6), sharey=True, layout="constrained")
     M = np.asarray(M)
@@ -211,6 +240,7 @@ def sequence_views(X: ArrayLike, view1: ArrayLike, view2: ArrayLike, M: ArrayLik
 def brelu(b: float = 1.0, ax: Axes | None = None) -> Figure:
     """The bilateral ReLU and its derivative for one bias b."""
     import torch
+
     f = model.brelu
     fig, ax = _axes(ax, (5, 3))
     s = torch.linspace(-3 * b, 3 * b, 601)
@@ -234,13 +264,16 @@ def attention_map(weights: ArrayLike, ax: Axes | None = None) -> Figure:
     return fig
 
 
-def response_histograms(noise_resp: ArrayLike, feature_resp: ArrayLike, b: float,
-                        ax: Axes | None = None) -> Figure:
+def response_histograms(
+    noise_resp: ArrayLike, feature_resp: ArrayLike, b: float, ax: Axes | None = None
+) -> Figure:
     """A neuron's pre-activations on noise-only and on feature-carrying tokens, and +-b."""
     fig, ax = _axes(ax, (6, 3.2))
     lim = np.abs(np.concatenate([noise_resp, feature_resp])).max()
     bins = np.linspace(-lim, lim, 60)
-    ax.hist(noise_resp, bins=bins, alpha=0.6, color=NOISE, density=True, label="tokens without $M_j$")
+    ax.hist(
+        noise_resp, bins=bins, alpha=0.6, color=NOISE, density=True, label="tokens without $M_j$"
+    )
     ax.hist(feature_resp, bins=bins, alpha=0.6, color=MAJ, density=True, label="tokens with $M_j$")
     for x in (-b, b):
         ax.axvline(x, color="k", ls="--")
@@ -251,9 +284,16 @@ def response_histograms(noise_resp: ArrayLike, feature_resp: ArrayLike, b: float
 
 
 # -- the explorers (imbacl.widgets) -------------------------------------------------------------
-def lam_eps_plane(d: int, lam: ArrayLike, eps: ArrayLike, values: ArrayLike | None = None,
-                  eps_max: float | None = None, C_z: float = 1.0, ax: Axes | None = None,
-                  label: str = "pure neurons per minority feature") -> Figure:
+def lam_eps_plane(
+    d: int,
+    lam: ArrayLike,
+    eps: ArrayLike,
+    values: ArrayLike | None = None,
+    eps_max: float | None = None,
+    C_z: float = 1.0,
+    ax: Axes | None = None,
+    label: str = "pure neurons per minority feature",
+) -> Figure:
     """The (lam, eps) plane on log axes: the Stage-1 threshold eps = lam d / (C_z log log d) of
     :func:`imbacl.theory.eps_threshold` (below it a feature does not grow in Stage 1; shaded),
     and the points (lam[k], eps[k]), coloured by ``values[k]`` when given."""
@@ -263,8 +303,13 @@ def lam_eps_plane(d: int, lam: ArrayLike, eps: ArrayLike, values: ArrayLike | No
     grid = np.geomspace(min(1e-4, lam.min() / 3), max(0.3, lam.max() * 3), 200)
     thr = theory.eps_threshold(grid, d, C_z)
     lo = min(2e-3, eps.min() / 2)
-    ax.plot(grid, thr, "k--", lw=1.5,
-            label=rf"$\epsilon = \lambda d / (C_z \log\log d)$, $C_z$ = {C_z:.3g}")
+    ax.plot(
+        grid,
+        thr,
+        "k--",
+        lw=1.5,
+        label=rf"$\epsilon = \lambda d / (C_z \log\log d)$, $C_z$ = {C_z:.3g}",
+    )
     ax.fill_between(grid, lo, thr, color=NOISE, alpha=0.25, label="no Stage-1 growth (theory)")
     if eps_max is not None:
         ax.axhline(eps_max, color=MAJ, ls=":", lw=1.5, label=r"$\epsilon_{max}$")
@@ -272,8 +317,17 @@ def lam_eps_plane(d: int, lam: ArrayLike, eps: ArrayLike, values: ArrayLike | No
         ax.scatter(lam, eps, color=MIN, edgecolors="k", s=60, zorder=3)
     else:
         v = np.atleast_1d(np.asarray(values, dtype=float))
-        sc = ax.scatter(lam, eps, c=v, cmap="viridis", vmin=0, vmax=max(1.0, np.nanmax(v)),
-                        edgecolors="k", s=60, zorder=3)
+        sc = ax.scatter(
+            lam,
+            eps,
+            c=v,
+            cmap="viridis",
+            vmin=0,
+            vmax=max(1.0, np.nanmax(v)),
+            edgecolors="k",
+            s=60,
+            zorder=3,
+        )
         fig.colorbar(sc, ax=ax, label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -286,19 +340,27 @@ def lam_eps_plane(d: int, lam: ArrayLike, eps: ArrayLike, values: ArrayLike | No
 
 
 # -- training dynamics: Stages 1-3 (chapters 3-5) ----------------------------------------------
-def growth_curves(steps: Sequence[float] | np.ndarray, P: ArrayLike, d: int, n_majority: int,
-                  T1: ArrayLike | None = None, ax: Axes | None = None) -> Figure:
+def growth_curves(
+    steps: Sequence[float] | np.ndarray,
+    P: ArrayLike,
+    d: int,
+    n_majority: int,
+    T1: ArrayLike | None = None,
+    ax: Axes | None = None,
+) -> Figure:
     """Theorem 3.1 at a glance: ``log |<w_i^(t), M_j>| / |<w_i^(0), M_j>|`` against step t, the
     median (line) and 25-75% band over runs, neurons and directions of each group: majority
     features (blue), minority features (orange) and non-feature directions (grey).
     P: (R, S, m, d1) or (S, m, d1). T1: estimated end(s) of Stage 1, drawn as dotted lines."""
     P = np.asarray(P, dtype=np.float64)
     P = P[None] if P.ndim == 3 else P
-    G = np.log(metrics.growth(P[:, :1], P))                      # (R, S, m, d1)
+    G = np.log(metrics.growth(P[:, :1], P))  # (R, S, m, d1)
     fig, ax = _axes(ax, (6, 3.6))
-    groups = ((slice(0, n_majority), MAJ, "majority features"),
-              (slice(n_majority, d), MIN, "minority features"),
-              (slice(d, None), NOISE, r"non-feature directions $M_j^\perp$"))
+    groups = (
+        (slice(0, n_majority), MAJ, "majority features"),
+        (slice(n_majority, d), MIN, "minority features"),
+        (slice(d, None), NOISE, r"non-feature directions $M_j^\perp$"),
+    )
     for sl, color, label in groups:
         g = np.moveaxis(G[..., sl], 1, 0).reshape(len(steps), -1)
         if g.shape[1] == 0:
@@ -316,9 +378,13 @@ def growth_curves(steps: Sequence[float] | np.ndarray, P: ArrayLike, d: int, n_m
     return fig
 
 
-def rate_vs_eps(eps: ArrayLike, rates: ArrayLike, labels: Iterable[str],
-                fits: Sequence[tuple[float, float]] | None = None,
-                ax: Axes | None = None) -> Figure:
+def rate_vs_eps(
+    eps: ArrayLike,
+    rates: ArrayLike,
+    labels: Iterable[str],
+    fits: Sequence[tuple[float, float]] | None = None,
+    ax: Axes | None = None,
+) -> Figure:
     """Per-step log-growth rate against the frequency eps_j, one colour per group (e.g. per
     lam): mean +- sd over the second axis of ``rates`` (G, n, d), and, when given, the fitted
     lines ``fits[g] = (intercept, slope)``. A horizontal line marks zero growth."""
@@ -328,8 +394,9 @@ def rate_vs_eps(eps: ArrayLike, rates: ArrayLike, labels: Iterable[str],
     xs = np.linspace(0, eps.max() * 1.05, 50)
     colors = plt.cm.viridis(np.linspace(0, 0.85, len(rates)))
     for g, (r, label) in enumerate(zip(rates, labels)):
-        ax.errorbar(eps, np.nanmean(r, 0), yerr=np.nanstd(r, 0), fmt="o", ms=4,
-                    color=colors[g], label=label)
+        ax.errorbar(
+            eps, np.nanmean(r, 0), yerr=np.nanstd(r, 0), fmt="o", ms=4, color=colors[g], label=label
+        )
         if fits is not None:
             a, b = fits[g]
             ax.plot(xs, a + b * xs, color=colors[g], lw=1)
@@ -340,22 +407,35 @@ def rate_vs_eps(eps: ArrayLike, rates: ArrayLike, labels: Iterable[str],
     return fig
 
 
-def lucky_alignment(steps: ArrayLike, P: ArrayLike, pairs: Iterable[tuple[int, int]], d: int,
-                    n_majority: int, marks: dict | None = None,
-                    ax: Axes | None = None) -> Figure:
+def lucky_alignment(
+    steps: ArrayLike,
+    P: ArrayLike,
+    pairs: Iterable[tuple[int, int]],
+    d: int,
+    n_majority: int,
+    marks: dict | None = None,
+    ax: Axes | None = None,
+) -> Figure:
     """Theorem 3.2 for one run: ``cos^2(w_i^(t), M_j)`` for every (neuron, feature) pair in
     ``pairs`` (blue: majority feature, orange: minority) and, dashed grey, the same neurons'
     largest non-feature ``cos^2(w_i^(t), M_j^perp)``. P: (S, m, d1). ``marks``: dict of
     label -> step drawn as vertical lines (e.g. estimated T1 and T2)."""
     P = np.asarray(P, dtype=np.float64)
-    n2 = np.maximum((P ** 2).sum(-1), 1e-300)                     # (S, m)
+    n2 = np.maximum((P**2).sum(-1), 1e-300)  # (S, m)
     t = np.maximum(np.asarray(steps), 1)
     fig, ax = _axes(ax, (6, 3.6))
     for k, (i, j) in enumerate(pairs):
-        ax.plot(t, P[:, i, j] ** 2 / n2[:, i], color=MAJ if j < n_majority else MIN, lw=1.2,
-                alpha=0.8)
-        ax.plot(t, (P[:, i, d:] ** 2).max(-1) / n2[:, i], color=NOISE, lw=1, ls="--",
-                label=r"largest $\cos^2(w_i, M_j^\perp)$" if k == 0 else None)
+        ax.plot(
+            t, P[:, i, j] ** 2 / n2[:, i], color=MAJ if j < n_majority else MIN, lw=1.2, alpha=0.8
+        )
+        ax.plot(
+            t,
+            (P[:, i, d:] ** 2).max(-1) / n2[:, i],
+            color=NOISE,
+            lw=1,
+            ls="--",
+            label=r"largest $\cos^2(w_i, M_j^\perp)$" if k == 0 else None,
+        )
     for k, (label, s) in enumerate((marks or {}).items()):
         ax.axvline(max(s, 1), color="k", ls=":" if k == 0 else "-.", lw=1, label=label)
     ax.set_xscale("log")
@@ -376,9 +456,15 @@ def panel_curves(values: Sequence | np.ndarray, labels: Iterable[str]) -> dict:
     return dict(zip(labels, values))
 
 
-def sweep_panels(x: ArrayLike, panels: Sequence[dict], xlabel: str = "", logx: bool = False,
-                 ncols: int = 3, size: tuple[float, float] = (3.5, 2.7),
-                 xticks: Iterable[float] | None = None) -> Figure:
+def sweep_panels(
+    x: ArrayLike,
+    panels: Sequence[dict],
+    xlabel: str = "",
+    logx: bool = False,
+    ncols: int = 3,
+    size: tuple[float, float] = (3.5, 2.7),
+    xticks: Iterable[float] | None = None,
+) -> Figure:
     """Several sweep panels side by side, sharing the x axis values.
 
     panels: list of dicts with ``ylabel``, ``curves`` {label: values (len(x), n_seeds)} drawn as
@@ -389,8 +475,13 @@ def sweep_panels(x: ArrayLike, panels: Sequence[dict], xlabel: str = "", logx: b
     n = len(panels)
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows),
-                             layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(size[0] * ncols, size[1] * nrows),
+        layout="constrained",
+        squeeze=False,
+    )
     colors = [MAJ, MIN, "tab:green", "tab:purple", "tab:red", "tab:brown"]
     for ax, p in zip(axes.flat, panels):
         for k, (label, values) in enumerate(p["curves"].items()):
@@ -420,26 +511,52 @@ def sweep_panels(x: ArrayLike, panels: Sequence[dict], xlabel: str = "", logx: b
     return fig
 
 
-def fit_plot(x: ArrayLike | dict, y: ArrayLike | dict, curves: dict | None = None,
-             yerr: ArrayLike | dict | None = None, labels: str | None = None, xlabel: str = "",
-             ylabel: str = "", logx: bool = False, logy: bool = False, ax: Axes | None = None,
-             title: str | None = None) -> Figure:
+def fit_plot(
+    x: ArrayLike | dict,
+    y: ArrayLike | dict,
+    curves: dict | None = None,
+    yerr: ArrayLike | dict | None = None,
+    labels: str | None = None,
+    xlabel: str = "",
+    ylabel: str = "",
+    logx: bool = False,
+    logy: bool = False,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Figure:
     """Measured points with error bars and fitted or predicted curves.
 
     x, y, yerr: one array, or a dict {label: array} for several point sets (each its colour);
     curves: {label: (xs, ys)} drawn as lines. Returns the Figure."""
     fig, ax = _axes(ax, (5, 3.4))
     if not isinstance(x, dict):
-        x, y, yerr = {labels or "measured": x}, {labels or "measured": y}, \
-            {labels or "measured": yerr}
+        x, y, yerr = (
+            {labels or "measured": x},
+            {labels or "measured": y},
+            {labels or "measured": yerr},
+        )
     colors = [MAJ, MIN, "tab:green", "tab:purple", "tab:red"]
     for k, label in enumerate(x):
         e = None if yerr is None else yerr.get(label)
-        ax.errorbar(x[label], y[label], yerr=e, fmt="o", ms=5, capsize=3,
-                    color=colors[k % len(colors)], label=label)
+        ax.errorbar(
+            x[label],
+            y[label],
+            yerr=e,
+            fmt="o",
+            ms=5,
+            capsize=3,
+            color=colors[k % len(colors)],
+            label=label,
+        )
     for k, (label, (xs, ys)) in enumerate((curves or {}).items()):
-        ax.plot(xs, ys, ls=["--", "-.", ":", "-"][k % 4], color="k" if k == 0 else "0.4",
-                lw=1.5, label=label)
+        ax.plot(
+            xs,
+            ys,
+            ls=["--", "-.", ":", "-"][k % 4],
+            color="k" if k == 0 else "0.4",
+            lw=1.5,
+            label=label,
+        )
     if logx:
         ax.set_xscale("log")
     if logy:
@@ -460,10 +577,21 @@ def _grid_position(values, grid):
     return np.where((v >= grid[0]) & (v <= grid[-1]), pos, np.nan)
 
 
-def grid_map(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, Z: ArrayLike,
-             xlabel: str = "", ylabel: str = "", zlabel: str = "", curves: dict | None = None,
-             vmin: float = 0.0, vmax: float = 1.0, cmap: str = "viridis", digits: int = 2,
-             ax: Axes | None = None, title: str | None = None) -> Figure:
+def grid_map(
+    x: Sequence[float] | np.ndarray,
+    y: Sequence[float] | np.ndarray,
+    Z: ArrayLike,
+    xlabel: str = "",
+    ylabel: str = "",
+    zlabel: str = "",
+    curves: dict | None = None,
+    vmin: float = 0.0,
+    vmax: float = 1.0,
+    cmap: str = "viridis",
+    digits: int = 2,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Figure:
     """Z (len(y), len(x)) on the categorical grid of x (columns) and y (rows), each cell
     labelled with its value. curves {label: (xs, ys)} are given in data units and placed by
     interpolating between grid values (parts outside the grid are not drawn). Returns the Figure."""
@@ -472,12 +600,26 @@ def grid_map(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, Z
     im = ax.imshow(Z, cmap=cmap, vmin=vmin, vmax=vmax, origin="lower", aspect="auto")
     for (r, c), v in np.ndenumerate(Z):
         if np.isfinite(v):
-            ax.text(c, r, f"{v:.{digits}f}", ha="center", va="center", fontsize=7,
-                    color="w" if v < vmin + 0.5 * (vmax - vmin) else "k")
+            ax.text(
+                c,
+                r,
+                f"{v:.{digits}f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="w" if v < vmin + 0.5 * (vmax - vmin) else "k",
+            )
     for k, (label, (xs, ys)) in enumerate((curves or {}).items()):
-        ax.plot(_grid_position(xs, x), _grid_position(ys, y), ls=["-", "--", ":"][k % 3],
-                color=["tab:red", "w", "tab:orange"][k % 3], lw=2, marker="o" if k == 0 else None,
-                ms=4, label=label)
+        ax.plot(
+            _grid_position(xs, x),
+            _grid_position(ys, y),
+            ls=["-", "--", ":"][k % 3],
+            color=["tab:red", "w", "tab:orange"][k % 3],
+            lw=2,
+            marker="o" if k == 0 else None,
+            ms=4,
+            label=label,
+        )
     ax.set_xticks(range(len(x)), [f"{v:g}" for v in x])
     ax.set_yticks(range(len(y)), [f"{v:g}" for v in y])
     ax.set_xlabel(xlabel)
@@ -490,8 +632,13 @@ def grid_map(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, Z
     return fig
 
 
-def heatmap_row(Ps: Sequence[np.ndarray], d: int | Sequence[int], n_majority: int | Sequence[int],
-                titles: Iterable[str], n_neurons: int = 13) -> Figure:
+def heatmap_row(
+    Ps: Sequence[np.ndarray],
+    d: int | Sequence[int],
+    n_majority: int | Sequence[int],
+    titles: Iterable[str],
+    n_neurons: int = 13,
+) -> Figure:
     """:func:`figure1` heatmaps side by side, one per projection matrix in ``Ps`` (e.g. runs on
     either side of a threshold), with their titles. ``d`` and ``n_majority``: one value for
     every panel, or one per panel (runs of different sizes; panels are as wide as their d).
@@ -502,17 +649,28 @@ def heatmap_row(Ps: Sequence[np.ndarray], d: int | Sequence[int], n_majority: in
     # a column per feature: wide at the book's d = 9, narrower for mixed or large sizes
     col = 0.45 if len(set(ds)) == 1 and ds[0] <= 16 else 0.11
     widths = [col * k + 1.9 for k in ds]
-    fig, axes = plt.subplots(1, n, figsize=(sum(widths), 0.3 * n_neurons + 1.4),
-                             layout="constrained", squeeze=False, width_ratios=widths)
+    fig, axes = plt.subplots(
+        1,
+        n,
+        figsize=(sum(widths), 0.3 * n_neurons + 1.4),
+        layout="constrained",
+        squeeze=False,
+        width_ratios=widths,
+    )
     for ax, P, k, nm, t in zip(axes[0], Ps, ds, majs, titles):
         figure1(P, k, nm, n_neurons=n_neurons, ax=ax, title=t)
     return fig
 
 
 # -- remedies (chapter 9) ------------------------------------------------------------------------
-def remedy_panels(arms: Sequence[str], groups: Sequence, panels: Sequence[dict],
-                  group_label: str = r"$\rho$", ncols: int = 3,
-                  size: tuple[float, float] = (4.2, 2.9)) -> Figure:
+def remedy_panels(
+    arms: Sequence[str],
+    groups: Sequence,
+    panels: Sequence[dict],
+    group_label: str = r"$\rho$",
+    ncols: int = 3,
+    size: tuple[float, float] = (4.2, 2.9),
+) -> Figure:
     """Grouped bars: for each panel, one group of bars per arm (remedy), one bar per group value
     (e.g. rho), height = mean over seeds, error bar = sd.
 
@@ -521,15 +679,26 @@ def remedy_panels(arms: Sequence[str], groups: Sequence, panels: Sequence[dict],
     n = len(panels)
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows),
-                             layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(size[0] * ncols, size[1] * nrows),
+        layout="constrained",
+        squeeze=False,
+    )
     x = np.arange(len(arms))
     width = 0.8 / len(groups)
     for ax, p in zip(axes.flat, panels):
         v = np.asarray(p["values"], dtype=float)
         for g, label in enumerate(groups):
-            ax.bar(x + (g - (len(groups) - 1) / 2) * width, np.nanmean(v[g], -1), width,
-                   yerr=np.nanstd(v[g], -1), capsize=2, label=f"{group_label} = {label}")
+            ax.bar(
+                x + (g - (len(groups) - 1) / 2) * width,
+                np.nanmean(v[g], -1),
+                width,
+                yerr=np.nanstd(v[g], -1),
+                capsize=2,
+                label=f"{group_label} = {label}",
+            )
         if p.get("hline") is not None:
             ax.axhline(p["hline"], color="k", ls=":", lw=1)
         if p.get("ylim") is not None:
@@ -556,8 +725,15 @@ def regime_map(lam: ArrayLike, thresholds: dict, points: dict, ax: Axes | None =
     first = next(iter(thresholds.values()))
     ax.fill_between(x, 1e-3, first, color=NOISE, alpha=0.2, label="shrinks in Stage 1 (first line)")
     for k, (name, (lx, ey)) in enumerate(points.items()):
-        ax.scatter([lx], [ey], s=70, zorder=3, edgecolors="k", color=[MIN, MAJ, "tab:green"][k % 3],
-                   label=name)
+        ax.scatter(
+            [lx],
+            [ey],
+            s=70,
+            zorder=3,
+            edgecolors="k",
+            color=[MIN, MAJ, "tab:green"][k % 3],
+            label=name,
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_ylim(3e-3, 0.3)

@@ -8,6 +8,7 @@ a feature's sign is in the embedding, and plain presence (+1 or -1 against 0) is
 function of it. The sequences are fresh draws of
 the run's own data model (its dictionary, frequencies and noise), without augmentation.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -21,7 +22,7 @@ from .model import attention, bias, encode, prune_mask
 if TYPE_CHECKING:
     from .config import Config
 
-TRAIN_OFFSET, TEST_OFFSET = 1_000_003, 2_000_003     # data streams disjoint from training's
+TRAIN_OFFSET, TEST_OFFSET = 1_000_003, 2_000_003  # data streams disjoint from training's
 
 
 def embed(config: Config, W: np.ndarray, X: torch.Tensor) -> np.ndarray:
@@ -34,8 +35,13 @@ def embed(config: Config, W: np.ndarray, X: torch.Tensor) -> np.ndarray:
     return encode(A, Wt, b, keep)[0].numpy()
 
 
-def probe_config(config: Config, W: np.ndarray, n_train: int = 3000, n_test: int = 3000,
-                 data_config: Config | None = None) -> np.ndarray:
+def probe_config(
+    config: Config,
+    W: np.ndarray,
+    n_train: int = 3000,
+    n_test: int = 3000,
+    data_config: Config | None = None,
+) -> np.ndarray:
     """Balanced accuracy of a linear probe for each feature j (d,); NaN where a class is missing.
 
     ``data_config`` draws the probe's sequences from another data model (e.g. the plain,
@@ -46,19 +52,23 @@ def probe_config(config: Config, W: np.ndarray, n_train: int = 3000, n_test: int
 
     src = data_config or config
     out = np.full(config.d, np.nan)
-    sets = [sample_config(src, n, off) for n, off in ((n_train, TRAIN_OFFSET), (n_test, TEST_OFFSET))]
+    sets = [
+        sample_config(src, n, off) for n, off in ((n_train, TRAIN_OFFSET), (n_test, TEST_OFFSET))
+    ]
     # float64 and a tight tolerance: the fit then lands on the (unique, L2-regularised) optimum
     # whatever BLAS kernels the CPU selects; at float32 and the default tol=1e-4, where L-BFGS
     # stopped depended on the CPU and moved printed accuracies by 0.01.
-    (f_tr, y_tr), (f_te, y_te) = [(embed(config, W, s["X"]).astype(np.float64),
-                                   np.sign(s["z"].sum(1).numpy())) for s in sets]
+    (f_tr, y_tr), (f_te, y_te) = [
+        (embed(config, W, s["X"]).astype(np.float64), np.sign(s["z"].sum(1).numpy())) for s in sets
+    ]
     scaler = StandardScaler().fit(f_tr)
     f_tr, f_te = scaler.transform(f_tr), scaler.transform(f_te)
     for j in range(config.d):
         if len(np.unique(y_tr[:, j])) < 3 or len(np.unique(y_te[:, j])) < 3:
             continue
-        clf = LogisticRegression(class_weight="balanced", max_iter=10_000, tol=1e-10,
-                                 random_state=0)
+        clf = LogisticRegression(
+            class_weight="balanced", max_iter=10_000, tol=1e-10, random_state=0
+        )
         clf.fit(f_tr, y_tr[:, j])
         out[j] = balanced_accuracy_score(y_te[:, j], clf.predict(f_te))
     return out
@@ -71,7 +81,8 @@ def weights_from_projections(config: Config, P: np.ndarray) -> np.ndarray:
     return np.asarray(P, dtype=np.float64) @ M.T
 
 
-def probe_final(config: Config, P: np.ndarray, n_train: int = 2000,
-                n_test: int = 2000) -> np.ndarray:
+def probe_final(
+    config: Config, P: np.ndarray, n_train: int = 2000, n_test: int = 2000
+) -> np.ndarray:
     """:func:`probe_config` of a run known by its final projections P (a cached run)."""
     return probe_config(config, weights_from_projections(config, P), n_train, n_test)

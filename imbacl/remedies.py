@@ -6,6 +6,7 @@ An *arm* is a set of overrides of a base config (``{"prune_frac": 0.3, "prune_gr
 see the same initialisation and the same data stream, so a paired difference isolates what the
 remedy does.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
@@ -46,8 +47,11 @@ PRUNE_START = 100
 # The config fields a remedy sets: the one list (an arm is a set of overrides of these; the
 # focal exponent reweight_gamma is a setting of reweight="focal", not an arm of its own).
 REMEDY_FIELDS = ("prune_frac", "prune_grad", "prune_start", "reweight", "resample", "tau")
-OTHER_ARMS = {"reweight": ({}, {"reweight": ["known", "focal"]}),
-              "resample": ({"resample": 4.0}, {}), "tau": ({"tau": 2.0}, {})}
+OTHER_ARMS = {
+    "reweight": ({}, {"reweight": ["known", "focal"]}),
+    "resample": ({"resample": 4.0}, {}),
+    "tau": ({"tau": 2.0}, {}),
+}
 
 
 def regime_config(regime: str, rho: float) -> Config:
@@ -60,8 +64,10 @@ def regime_config(regime: str, rho: float) -> Config:
     if regime != "boundary":
         return base.replace(eps_min=eps_min)
     if eps_min not in BOUNDARY_LAM:
-        raise ValueError(f"rho={rho!r} is invalid for the boundary regime: eps_min = "
-                         f"{eps_min} has no boundary lam (known: {sorted(BOUNDARY_LAM)})")
+        raise ValueError(
+            f"rho={rho!r} is invalid for the boundary regime: eps_min = "
+            f"{eps_min} has no boundary lam (known: {sorted(BOUNDARY_LAM)})"
+        )
     return base.replace(eps_min=eps_min, lam=BOUNDARY_LAM[eps_min])
 
 
@@ -93,8 +99,12 @@ def kept_neurons(P: ArrayLike, prune_frac: float) -> np.ndarray:
     """Boolean (..., m): the neurons the final forward pass keeps (:func:`imbacl.model.prune_mask`
     of the final weights; ||w_i|| = ||P_i|| since M is a rotation). All True without pruning."""
     P = torch.as_tensor(np.asarray(P, dtype=np.float64))
-    return prune_mask(P.reshape(-1, *P.shape[-2:]), torch.tensor([prune_frac])).reshape(
-        P.shape[:-1]).bool().numpy()
+    return (
+        prune_mask(P.reshape(-1, *P.shape[-2:]), torch.tensor([prune_frac]))
+        .reshape(P.shape[:-1])
+        .bool()
+        .numpy()
+    )
 
 
 def pruning_measures(config: Config, P: ArrayLike) -> dict:
@@ -111,17 +121,21 @@ def pruning_measures(config: Config, P: ArrayLike) -> dict:
       pruning works through the head start at initialisation)."""
     P = np.asarray(P, dtype=np.float64)
     d, mino = config.d, slice(config.n_majority, config.d)
-    keep = kept_neurons(P, config.prune_frac)[:, None]                     # (m, 1)
-    aligned_all = metrics.aligned_neurons(P, d)                            # (m, d)
+    keep = kept_neurons(P, config.prune_frac)[:, None]  # (m, 1)
+    aligned_all = metrics.aligned_neurons(P, d)  # (m, d)
     aligned = aligned_all & keep
     lucky = metrics.lucky_at_init(initial_projections(config), d, config.freqs, config.init_std)
-    return {"aligned_min": aligned[:, mino].sum(0).mean(),
-            "aligned_min_all": aligned_all[:, mino].sum(0).mean(),
-            "lucky0_min": lucky[:, mino].sum(0).mean(),
-            "lucky_aligned_min": (lucky & aligned)[:, mino].sum(0).mean()}
+    return {
+        "aligned_min": aligned[:, mino].sum(0).mean(),
+        "aligned_min_all": aligned_all[:, mino].sum(0).mean(),
+        "lucky0_min": lucky[:, mino].sum(0).mean(),
+        "lucky_aligned_min": (lucky & aligned)[:, mino].sum(0).mean(),
+    }
 
 
-def arm_table(final: FinalSweep, labels: dict | None = None, probes: dict | None = None) -> RunTable:
+def arm_table(
+    final: FinalSweep, labels: dict | None = None, probes: dict | None = None
+) -> RunTable:
     """One row per run of ``final`` (e.g. a cached sweep over remedy fields, or
     :func:`paired_arm`'s runs): its grid overrides, ``labels`` added to every row (e.g.
     ``{"regime": "theory"}``), the remedy fields, ``rho``, its ``arm`` (:func:`arm_name`), the
@@ -132,17 +146,29 @@ def arm_table(final: FinalSweep, labels: dict | None = None, probes: dict | None
     extra = labels or {}
     # [choice] the summary reads the neurons the final forward pass keeps (all without pruning)
     kept = [p[kept_neurons(p, c.prune_frac)] for c, p in zip(final.configs, final.P)]
-    t = run_table(final.configs, [{**extra, **o} for o in final.overrides], kept, fields=REMEDY_FIELDS)
+    t = run_table(
+        final.configs, [{**extra, **o} for o in final.overrides], kept, fields=REMEDY_FIELDS
+    )
     t.add("rho", [round(c.rho, 6) for c in final.configs], label=True)
     t.add("arm", [arm_name(c) for c in final.configs], label=True)
     per_run = [pruning_measures(c, p) for c, p in zip(final.configs, final.P)]
     for key in per_run[0] if per_run else ():
         t.add(key, np.array([r[key] for r in per_run]))
     acc = [(probes or {}).get(c) for c in final.configs]
-    t.add("probe_maj", [np.nan if a is None else float(np.mean(a[:c.n_majority]))
-                        for a, c in zip(acc, final.configs)])
-    t.add("probe_min", [np.nan if a is None else float(np.mean(a[c.n_majority:]))
-                        for a, c in zip(acc, final.configs)])
+    t.add(
+        "probe_maj",
+        [
+            np.nan if a is None else float(np.mean(a[: c.n_majority]))
+            for a, c in zip(acc, final.configs)
+        ],
+    )
+    t.add(
+        "probe_min",
+        [
+            np.nan if a is None else float(np.mean(a[c.n_majority :]))
+            for a, c in zip(acc, final.configs)
+        ],
+    )
     return t
 
 
@@ -152,8 +178,9 @@ def paired_arm(base: Config, arm: dict, seeds: int, **train_kwargs: Any) -> RunT
     is the per-seed gain."""
     points = grid(base, seeds) + grid(base.replace(**arm), seeds)
     res = run(points, n_snapshots=2, **train_kwargs)
-    final = FinalSweep(res.configs, [o for o, _ in points], [c.steps for _, c in points],
-                       final_projections(res))
+    final = FinalSweep(
+        res.configs, [o for o, _ in points], [c.steps for _, c in points], final_projections(res)
+    )
     return arm_table(final)
 
 
@@ -171,8 +198,11 @@ def load_arms(paths: dict, probes: dict | None = None) -> RunTable:
     """The cached sweeps ``paths`` (regime -> list of .npz files written by ``imbacl sweep
     --save``) as one :func:`arm_table` (with ``probes``), each row labelled with its
     ``regime``."""
-    tables = [arm_table(load_final(path), {"regime": regime}, probes)
-              for regime, files in paths.items() for path in files]
+    tables = [
+        arm_table(load_final(path), {"regime": regime}, probes)
+        for regime, files in paths.items()
+        for path in files
+    ]
     labels = list(dict.fromkeys(k for t in tables for k in t.labels))
     return RunTable([r for t in tables for r in t.rows], labels=labels)
 
@@ -182,16 +212,25 @@ def cache_plan() -> list:
     order ``scripts/remedy_sweeps.py`` trains them; ``imbacl.cli.sweep_command`` turns each into
     the command that writes it."""
     both = ["straight_through", "blocked"]
-    arms = {"base": ({}, {}), "prune": ({}, {"prune_frac": list(PRUNE_FRACS), "prune_grad": both}),
-            **OTHER_ARMS}
+    arms = {
+        "base": ({}, {}),
+        "prune": ({}, {"prune_frac": list(PRUNE_FRACS), "prune_grad": both}),
+        **OTHER_ARMS,
+    }
     late = ({"prune_start": PRUNE_START}, {"prune_frac": [0.3], "prune_grad": both})
     plan = []
     for regime in REGIMES:
         name = "figure1" if regime == "figure1" else "theory"
         eps = [round(r * preset(name).eps_max, 6) for r in RHOS]
         # the boundary's lam depends on eps_min: one file per eps_min there
-        groups = ([(f"{regime}_eps{e}", regime_config(regime, e / preset(name).eps_max), [e])
-                   for e in eps] if regime == "boundary" else [(regime, preset(name), eps)])
+        groups = (
+            [
+                (f"{regime}_eps{e}", regime_config(regime, e / preset(name).eps_max), [e])
+                for e in eps
+            ]
+            if regime == "boundary"
+            else [(regime, preset(name), eps)]
+        )
         for tag, base, group_eps in groups:
             here = dict(arms)
             if regime != "figure1" and 0.03 in group_eps:
@@ -207,9 +246,14 @@ def cache_plan() -> list:
 # [choice] probed: the arms below at rho = PROBE_RHO (the presets' own ratio), every regime and
 # seed; 1000 training and 1000 test sequences per probe, as in the old chapter.
 PROBE_RHO = 0.3
-PROBE_ARMS = ({"prune_frac": 0.0}, {"prune_frac": 0.3, "prune_grad": "straight_through"},
-              {"prune_frac": 0.3, "prune_grad": "blocked", "prune_start": 0},
-              {"reweight": "known"}, {"resample": 4.0}, {"tau": 2.0})
+PROBE_ARMS = (
+    {"prune_frac": 0.0},
+    {"prune_frac": 0.3, "prune_grad": "straight_through"},
+    {"prune_frac": 0.3, "prune_grad": "blocked", "prune_start": 0},
+    {"reweight": "known"},
+    {"resample": 4.0},
+    {"tau": 2.0},
+)
 PROBE_N = 1000
 PROBE_FILE = "results/remedies/probes.npz"
 
@@ -219,19 +263,22 @@ def to_probe(final: FinalSweep) -> list:
     remedy fields of one of PROBE_ARMS (the others at their defaults)."""
     plain = Config()
     wanted = [{f: getattr(plain, f) for f in REMEDY_FIELDS} | arm for arm in PROBE_ARMS]
-    return [i for i, c in enumerate(final.configs)
-            if round(c.rho, 6) == PROBE_RHO
-            and any(all(getattr(c, f) == v for f, v in w.items()) for w in wanted)]
+    return [
+        i
+        for i, c in enumerate(final.configs)
+        if round(c.rho, 6) == PROBE_RHO
+        and any(all(getattr(c, f) == v for f, v in w.items()) for w in wanted)
+    ]
 
 
-def probe_runs(configs: Iterable[Config], P: Iterable[np.ndarray],
-               workers: int = 1) -> np.ndarray:
+def probe_runs(configs: Iterable[Config], P: Iterable[np.ndarray], workers: int = 1) -> np.ndarray:
     """Balanced probe accuracy per feature (runs, d) of cached runs (their final projections),
     :func:`imbacl.probe.probe_final` with PROBE_N sequences, over ``workers`` processes."""
     jobs = list(zip(configs, P))
     if workers <= 1:
         return np.array([_probe_one(job) for job in jobs])
     from concurrent.futures import ProcessPoolExecutor
+
     with ProcessPoolExecutor(workers) as pool:
         return np.array(list(pool.map(_probe_one, jobs)))
 
@@ -243,12 +290,18 @@ def _probe_one(job):
 def save_probes(path: str | os.PathLike, configs: Iterable[Config], acc: ArrayLike) -> None:
     """Probe accuracies (runs, d) with the configs they belong to (JSON per run)."""
     import json
-    _save(path, "record", acc=np.asarray(acc, dtype=np.float64),
-          configs=np.array([json.dumps(c.to_dict()) for c in configs]))
+
+    _save(
+        path,
+        "record",
+        acc=np.asarray(acc, dtype=np.float64),
+        configs=np.array([json.dumps(c.to_dict()) for c in configs]),
+    )
 
 
 def load_probes(path: str | os.PathLike) -> dict:
     """Config -> probe accuracies (d,), from :func:`save_probes`."""
     import json
+
     with np.load(path) as z:
         return {Config(**json.loads(s)): a for s, a in zip(z["configs"], z["acc"])}

@@ -12,6 +12,7 @@ shape group (or per ``max_batch`` chunk of one), one batch after another, so the
 largest batch's and the run-steps are the sum. ``tests/test_resources.py`` compares the estimate
 with the measured peak of a process that trains (minus that of one that only imports imbacl).
 """
+
 from __future__ import annotations
 
 import math
@@ -35,8 +36,8 @@ ENV_VAR = "IMBACL_MAX_MEMORY"
 # of R runs is counted as STEP_SECONDS + R * work / (FIGURE1_WORK * RATE), with work =
 # m * d1 * batch * seq_len, which a run-step's time scales with roughly; both constants are
 # rounded to the slow side (figure1, 8 runs: 5.4 ms per step; smoke: 1.05 ms).
-RATE = 1800.0                           # figure1 run-steps per second
-FIGURE1_WORK = 30 * 36 * 64 * 4         # m * d1 * batch * seq_len of figure1
+RATE = 1800.0  # figure1 run-steps per second
+FIGURE1_WORK = 30 * 36 * 64 * 4  # m * d1 * batch * seq_len of figure1
 STEP_SECONDS = 1e-3
 
 # Memory the training itself adds beyond its arrays (torch's thread pools and kernel scratch,
@@ -51,8 +52,16 @@ RUNTIME_BYTES = 24 << 20
 COMPILE_BYTES = 256 << 20
 
 _OVERHEADS = ("runtime", "compiler")
-_TRAIN_KWARGS = {"record_at", "n_snapshots", "threads", "compile", "max_batch",
-                 "progress", "device", "executor"}
+_TRAIN_KWARGS = {
+    "record_at",
+    "n_snapshots",
+    "threads",
+    "compile",
+    "max_batch",
+    "progress",
+    "device",
+    "executor",
+}
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,7 @@ class Estimate:
     the setting that drives the peak (a Config field, or ``runs``, the number of runs in the
     batch, or ``n_snapshots``) and its value; breakdown: bytes by term of the peak batch (they
     sum to ``bytes``)."""
+
     bytes: int
     run_steps: int
     seconds: float
@@ -73,13 +83,14 @@ class Estimate:
     batches: int = 1
 
     def __str__(self):
-        terms = {k: v for k, v in self.breakdown.items() if k not in _OVERHEADS} \
-            or self.breakdown
+        terms = {k: v for k, v in self.breakdown.items() if k not in _OVERHEADS} or self.breakdown
         top = max(terms, key=terms.get)
-        return (f"about {fmt_bytes(self.bytes)} of memory at the peak (largest term: {top} "
-                f"{fmt_bytes(self.breakdown[top])}, driven by {self.field}={self.value}), "
-                f"{self.run_steps:,} run-steps in {self.batches} batch"
-                f"{'es' if self.batches != 1 else ''}, about {fmt_seconds(self.seconds)}")
+        return (
+            f"about {fmt_bytes(self.bytes)} of memory at the peak (largest term: {top} "
+            f"{fmt_bytes(self.breakdown[top])}, driven by {self.field}={self.value}), "
+            f"{self.run_steps:,} run-steps in {self.batches} batch"
+            f"{'es' if self.batches != 1 else ''}, about {fmt_seconds(self.seconds)}"
+        )
 
 
 def fmt_bytes(n: float) -> str:
@@ -109,24 +120,29 @@ def _as_configs(configs) -> list:
     return configs
 
 
-def batches(configs: Config | Iterable[Config | tuple[dict, Config]],
-            max_batch: int | None = None) -> list[list[Config]]:
+def batches(
+    configs: Config | Iterable[Config | tuple[dict, Config]], max_batch: int | None = None
+) -> list[list[Config]]:
     """The batches ``imbacl.sweep.run`` trains: configs grouped by ``Config.shape_key`` in order
     of first appearance, each group split into chunks of ``max_batch`` runs."""
     # 0 means no chunking, as in sweep.run (`max_batch or len(group)`); a negative value would
     # make sweep.run train nothing
-    if max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int)
-                                  or max_batch < 0):
-        raise ConfigError(f"max_batch={max_batch!r} is invalid: must be an integer >= 1 or None",
-                          field="max_batch", value=max_batch,
-                          allowed="an integer >= 1 or None")
+    if max_batch is not None and (
+        isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 0
+    ):
+        raise ConfigError(
+            f"max_batch={max_batch!r} is invalid: must be an integer >= 1 or None",
+            field="max_batch",
+            value=max_batch,
+            allowed="an integer >= 1 or None",
+        )
     groups = {}
     for c in _as_configs(configs):
         groups.setdefault(c.shape_key, []).append(c)
     out = []
     for group in groups.values():
         n = max_batch or len(group)
-        out.extend(group[k:k + n] for k in range(0, len(group), n))
+        out.extend(group[k : k + n] for k in range(0, len(group), n))
     return out
 
 
@@ -152,17 +168,29 @@ _FACTORS = {
     "compiler": (("runs", 1),),
 }
 # What each factor is compared with to find the one that drives a term: the figure1 preset.
-_TYPICAL = {"runs": 8, "d1": 36, "m": 30, "batch": 64, "seq_len": 4, "steps": 3000,
-            "n_snapshots": 100, "resample": 1}
+_TYPICAL = {
+    "runs": 8,
+    "d1": 36,
+    "m": 30,
+    "batch": 64,
+    "seq_len": 4,
+    "steps": 3000,
+    "n_snapshots": 100,
+    "resample": 1,
+}
 
 
 def _driver(term, c, R, S):
-    values = {"runs": R, "n_snapshots": S, **{f: getattr(c, f) for f in _TYPICAL
-                                              if f not in ("runs", "n_snapshots")}}
+    values = {
+        "runs": R,
+        "n_snapshots": S,
+        **{f: getattr(c, f) for f in _TYPICAL if f not in ("runs", "n_snapshots")},
+    }
     if c.resample > 1:
         values["resample"] = c.resample
-    best = max(_FACTORS[term], key=lambda fp: fp[1] * math.log(max(values[fp[0]], 1)
-                                                              / _TYPICAL[fp[0]]))
+    best = max(
+        _FACTORS[term], key=lambda fp: fp[1] * math.log(max(values[fp[0]], 1) / _TYPICAL[fp[0]])
+    )
     return best[0], values[best[0]]
 
 
@@ -172,11 +200,11 @@ def _batch(batch, record_at, n_snapshots, threads, compile):
     K, L, d, d1, m, T = c.batch, c.seq_len, c.d, c.d1, c.m, c.steps
     n_words = (d1 + 31) // 32
     S = _snapshots(T, record_at, n_snapshots)
-    persistent = {                  # held from the start of the loop to its end
+    persistent = {  # held from the start of the loop to its end
         "dictionaries": R * d1 * d1 * F32,
         # W, the next W, and the update's temporaries (W^2, the gradient, lam W, their sum)
         "weights": 6 * R * m * d1 * F32,
-        "snapshots": R * S * (m * d1 + 2 * m) * F32,             # P, norms, bias
+        "snapshots": R * S * (m * d1 + 2 * m) * F32,  # P, norms, bias
         "loss history": R * (T + 1) * F32,
         "data buffers": R * CHUNK_STEPS * K * L * ((d + d1) * F32 + n_words * I64),
         "runtime": RUNTIME_BYTES,
@@ -187,7 +215,7 @@ def _batch(batch, record_at, n_snapshots, threads, compile):
     per_step = R * K * L * d1
     block = block_steps(per_step, DataStream.BLOCK_ELEMENTS)
     E = block * per_step
-    persistent["views"] = 2 * E * F32                           # the block kept: both views
+    persistent["views"] = 2 * E * F32  # the block kept: both views
     attn = block * R * K * L * L * F32 if c.attention == "identity" else 0
     # Transient arrays, counted together (and kept in the breakdown): the allocator keeps what
     # one phase frees for the next, so the measured peak holds about both phases' worth.
@@ -223,18 +251,26 @@ def _check_train_kwargs(kwargs):
         raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
 
 
-def estimate(configs: Config | Iterable[Config | tuple[dict, Config]],
-             record_at: Iterable[int] | None = None, n_snapshots: int = 100,
-             threads: int | None = 2, compile: bool = False,
-             max_batch: int | None = None) -> Estimate:
+def estimate(
+    configs: Config | Iterable[Config | tuple[dict, Config]],
+    record_at: Iterable[int] | None = None,
+    n_snapshots: int = 100,
+    threads: int | None = 2,
+    compile: bool = False,
+    max_batch: int | None = None,
+) -> Estimate:
     """Peak memory and run-steps of training ``configs`` (a Config, a list of Configs, or the
     (overrides, Config) points of ``imbacl.sweep.grid``) with ``train``'s arguments of the same
     names, as ``imbacl.sweep.run`` would batch them (one batch if they share a shape). Nothing
     is allocated: sizes are counted in Python integers, so any valid config can be estimated."""
     groups = batches(configs, max_batch)
     if not groups:
-        raise ConfigError("configs=[] is invalid: give at least one Config", field="configs",
-                          value=[], allowed="at least one Config")
+        raise ConfigError(
+            "configs=[] is invalid: give at least one Config",
+            field="configs",
+            value=[],
+            allowed="at least one Config",
+        )
     peak, run_steps, seconds = None, 0, 0.0
     for b in groups:
         c, R = b[0], len(b)
@@ -272,12 +308,14 @@ _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 def parse_bytes(text: str | int, name: str = ENV_VAR) -> int:
     """A memory size: bytes as an integer, or with a binary suffix K, M, G or T (``8G``, ``512M``,
     ``1.5T``; a trailing ``B``/``iB`` is allowed). ConfigError names ``name`` if it is not one."""
-    allowed = ("must be a positive number of bytes, optionally with a suffix K, M, G or T "
-               "(powers of 1024), e.g. 8000000000 or 8G")
+    allowed = (
+        "must be a positive number of bytes, optionally with a suffix K, M, G or T "
+        "(powers of 1024), e.g. 8000000000 or 8G"
+    )
     s = str(text).strip().upper().replace("_", "")
     for tail in ("IB", "B"):
         if s.endswith(tail) and len(s) > len(tail):
-            s = s[:-len(tail)]
+            s = s[: -len(tail)]
             break
     unit = s[-1:] if s[-1:] in _UNITS and s[-1:] else ""
     number = s[:-1] if unit else s
@@ -285,10 +323,15 @@ def parse_bytes(text: str | int, name: str = ENV_VAR) -> int:
         value = float(number) if any(ch in number for ch in ".E") else int(number)
     except (ValueError, OverflowError):
         value = None
-    if value is None or not math.isfinite(value) or value * _UNITS[unit] < 1 \
-            or value * _UNITS[unit] > 2 ** 63:
-        raise ConfigError(f"{name}={text!r} is invalid: {allowed}", field=name, value=text,
-                          allowed=allowed)
+    if (
+        value is None
+        or not math.isfinite(value)
+        or value * _UNITS[unit] < 1
+        or value * _UNITS[unit] > 2**63
+    ):
+        raise ConfigError(
+            f"{name}={text!r} is invalid: {allowed}", field=name, value=text, allowed=allowed
+        )
     return int(value * _UNITS[unit])
 
 
@@ -319,8 +362,9 @@ def system_memory() -> tuple:
 def _cgroup_room():
     try:
         with open("/proc/self/cgroup") as f:
-            path = next((line.split(":", 2)[2].strip() for line in f if line.startswith("0::")),
-                        None)
+            path = next(
+                (line.split(":", 2)[2].strip() for line in f if line.startswith("0::")), None
+            )
         if path is None:
             return None
         base = os.path.join("/sys/fs/cgroup", path.lstrip("/"))
@@ -343,31 +387,43 @@ def available_memory() -> int:
 
 def _limit(limit):
     if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, (int, float)) \
-                or not (1 <= limit <= 2 ** 63):
-            raise ConfigError(f"limit={limit!r} is invalid: must be a number of bytes in "
-                              f"[1, 2**63]", field="limit", value=limit,
-                              allowed="a number of bytes in [1, 2**63]")
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, (int, float))
+            or not (1 <= limit <= 2**63)
+        ):
+            raise ConfigError(
+                f"limit={limit!r} is invalid: must be a number of bytes in [1, 2**63]",
+                field="limit",
+                value=limit,
+                allowed="a number of bytes in [1, 2**63]",
+            )
         return int(limit), "the limit given"
     env = os.environ.get(ENV_VAR)
     if env is not None and env.strip():
         return parse_bytes(env), ENV_VAR
     avail, source = system_memory()
-    if avail is None:                      # nothing to go by: do not refuse
-        return 2 ** 63, "no limit known"
+    if avail is None:  # nothing to go by: do not refuse
+        return 2**63, "no limit known"
     return avail, f"{source}; set {ENV_VAR} to change it"
 
 
-def check(configs: Config | Iterable[Config | tuple[dict, Config]],
-          limit: int | float | None = None, **train_kwargs: Any) -> Estimate:
+def check(
+    configs: Config | Iterable[Config | tuple[dict, Config]],
+    limit: int | float | None = None,
+    **train_kwargs: Any,
+) -> Estimate:
     """The :func:`estimate` of ``configs``, or ResourceError (one line: the estimate, the limit,
     the field that drives it and the largest value of that field that would fit) if its peak
     exceeds ``limit`` bytes (default: :func:`available_memory`). ``train_kwargs``: ``train``'s
     or ``sweep.run``'s keyword arguments (record_at, n_snapshots, threads, compile, max_batch
     are used; progress, device, executor ignored)."""
     _check_train_kwargs(train_kwargs)
-    kw = {k: train_kwargs[k] for k in ("record_at", "n_snapshots", "threads", "compile",
-                                       "max_batch") if k in train_kwargs}
+    kw = {
+        k: train_kwargs[k]
+        for k in ("record_at", "n_snapshots", "threads", "compile", "max_batch")
+        if k in train_kwargs
+    }
     est = estimate(configs, **kw)
     allowed, source = _limit(limit)
     if est.bytes > allowed:
@@ -378,8 +434,12 @@ def check(configs: Config | Iterable[Config | tuple[dict, Config]],
             f"{fmt_bytes(est.breakdown[top])}), more than the limit of {fmt_bytes(allowed)} "
             f"({source}); driven by {est.field}={est.value}: "
             f"{_what_fits(configs, est.field, est.value, allowed, kw)}",
-            field=est.field, value=est.bytes, limit=allowed, field_value=est.value,
-            estimate=est)
+            field=est.field,
+            value=est.bytes,
+            limit=allowed,
+            field_value=est.value,
+            estimate=est,
+        )
     return est
 
 
@@ -388,24 +448,34 @@ def _what_fits(configs, name, value, allowed, kw) -> str:
     ``allowed`` bytes, found by bisection on the estimate (nothing is allocated)."""
     configs = _as_configs(configs)
     if name == "runs":
+
         def fits(n):
             return estimate(configs, **{**kw, "max_batch": n}).bytes <= allowed
+
         best = _bisect(fits, 1, int(value) - 1)
-        return ("even one run does not fit: lower the sizes (d1, m, batch, seq_len, steps)"
-                if best is None else f"at most {best} runs per batch would fit "
-                                     "(sweep.run's max_batch, or fewer configs per train call)")
+        return (
+            "even one run does not fit: lower the sizes (d1, m, batch, seq_len, steps)"
+            if best is None
+            else f"at most {best} runs per batch would fit "
+            "(sweep.run's max_batch, or fewer configs per train call)"
+        )
     if name == "n_snapshots":
         if kw.get("record_at") is not None:
             return "record fewer steps (record_at)"
-        best = _bisect(lambda n: estimate(configs, **{**kw, "n_snapshots": n}).bytes <= allowed,
-                       1, int(value) - 1)
+        best = _bisect(
+            lambda n: estimate(configs, **{**kw, "n_snapshots": n}).bytes <= allowed,
+            1,
+            int(value) - 1,
+        )
     else:
+
         def fits(v):
             try:
                 changed = [c.replace(**{name: v}) for c in configs]
             except ConfigError:
                 return False
             return estimate(changed, **kw).bytes <= allowed
+
         low = {"batch": 2, "d1": max(c.d for c in configs)}.get(name, 1)
         best = _bisect(fits, low, math.ceil(value) - 1)
     if best is None:

@@ -3,15 +3,15 @@
 Every run owns its random streams, derived from its seed alone, so a run gives the same
 numbers whether it is trained alone or in a batch with others.
 """
+
 from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING, Callable, Sequence
 
-import numpy as np
 import torch
 
-from .data import generator, pair_views, unpack_bits      # generator: one per run and purpose
+from .data import generator, pair_views, unpack_bits  # generator: one per run and purpose
 
 if TYPE_CHECKING:
     from .config import Config
@@ -49,11 +49,16 @@ class DataStream:
     # Elements of one view that a block of steps may hold (about 4 MB of float32).
     BLOCK_ELEMENTS = 1 << 20
 
-    def __init__(self, configs: Sequence[Config], dictionaries: torch.Tensor,
-                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 device: str | torch.device = "cpu", workers: int = 1,
-                 draw: Callable[[torch.Generator, torch.Tensor, torch.Tensor, torch.Tensor],
-                                None] | None = None):
+    def __init__(
+        self,
+        configs: Sequence[Config],
+        dictionaries: torch.Tensor,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        device: str | torch.device = "cpu",
+        workers: int = 1,
+        draw: Callable[[torch.Generator, torch.Tensor, torch.Tensor, torch.Tensor], None]
+        | None = None,
+    ):
         c0 = configs[0]
         self.K, self.L, self.d1 = c0.batch, c0.seq_len, c0.d1
         self.M = dictionaries
@@ -75,6 +80,7 @@ class DataStream:
         self._pool = None
         if workers > 1 and R > 1 and device == "cpu":
             from concurrent.futures import ThreadPoolExecutor
+
             self._pool = ThreadPoolExecutor(max_workers=workers)
         self._pos, self._block = CHUNK_STEPS, None
         self._draw = draw
@@ -89,14 +95,16 @@ class DataStream:
         # uniforms for z, normals for xi, mask words.
         gen, shape = self.gens[r], (CHUNK_STEPS, self.K, self.L)
         if self.resample[r] != 1:
-            self.u[r], self.xi[r], self.words[r] = self._resampled(r, gen, shape, self.words.shape[-1])
+            self.u[r], self.xi[r], self.words[r] = self._resampled(
+                r, gen, shape, self.words.shape[-1]
+            )
             return
         if self._draw is not None:
             self._draw(gen, self.u[r], self.xi[r], self.words[r])
             return
         torch.rand(*shape, self.u.shape[-1], generator=gen, out=self.u[r])
         torch.randn(*shape, self.d1, generator=gen, out=self.xi[r])
-        torch.randint(0, 2 ** 32, (*shape, self.words.shape[-1]), generator=gen, out=self.words[r])
+        torch.randint(0, 2**32, (*shape, self.words.shape[-1]), generator=gen, out=self.words[r])
 
     def _draw_chunk(self):
         runs = range(len(self.gens))
@@ -128,20 +136,24 @@ class DataStream:
         pool = 2 * math.ceil(self.resample[r]) * n
         u = torch.rand(pool, L, d, generator=gen, device=self.device)
         xi = torch.randn(pool, L, self.d1, generator=gen, device=self.device)
-        words = torch.randint(0, 2 ** 32, (pool, L, n_words), generator=gen,
-                              device=self.device, dtype=torch.int64)
+        words = torch.randint(
+            0, 2**32, (pool, L, n_words), generator=gen, device=self.device, dtype=torch.int64
+        )
         accept = torch.rand(pool, generator=gen, device=self.device) < 1 / self.resample[r]
         mino = self.minority[r]
-        has = (u[:, :, mino] < self.eps[r, mino]).flatten(1).any(-1)   # z_j != 0 iff u < eps_j
+        has = (u[:, :, mino] < self.eps[r, mino]).flatten(1).any(-1)  # z_j != 0 iff u < eps_j
         keep = has | accept
         idx = torch.cat([keep.nonzero()[:, 0], (~keep).nonzero()[:, 0]])[:n]
-        return (u[idx].reshape(*shape, d), xi[idx].reshape(*shape, self.d1),
-                words[idx].reshape(*shape, n_words))
+        return (
+            u[idx].reshape(*shape, d),
+            xi[idx].reshape(*shape, self.d1),
+            words[idx].reshape(*shape, n_words),
+        )
 
     def _known_weights(self, active):
         """Per pair, eps_max / eps_j of the rarest feature present in the sequence (1 if none);
         1 for runs that do not use known re-weighting. active: (R, C, K, L, d) bool."""
-        present = active.any(dim=3)                                   # (R, C, K, d)
+        present = active.any(dim=3)  # (R, C, K, d)
         ratio = (self.eps.max(-1, keepdim=True).values / self.eps)[:, None, None, :]
         w = torch.where(present, ratio, torch.ones_like(ratio)).amax(-1)
         return torch.where(self.known.reshape(-1, 1, 1), w, torch.ones_like(w))
@@ -162,13 +174,10 @@ class DataStream:
         i = t % self.block
         return A1[:, i], A2[:, i], (None if w is None else w[:, i])
 
-    def next_draws(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
-                                  torch.Tensor | None]:
+    def next_draws(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """The next step's raw draws instead of its views, for a caller that makes the views
         itself (the trainer's compiled step): uniforms u (R, K, L, d), normals xi (R, K, L, d1),
         mask words (R, K, L, n_words), and the per-pair weights as ``next`` gives them."""
         t = self._advance()
-        w = self._weights(self.u[:, t:t + 1])
+        w = self._weights(self.u[:, t : t + 1])
         return self.u[:, t], self.xi[:, t], self.words[:, t], (None if w is None else w[:, 0])
-
-

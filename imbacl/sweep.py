@@ -5,6 +5,7 @@ and the chunks spread over any ``concurrent.futures.Executor`` (threads, process
 ``distributed`` client's executor). Splitting never changes a number: a run's result does not
 depend on the batch it is trained in.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -45,8 +46,12 @@ def parse_grid(specs: list) -> dict:
     for spec in specs:
         name, sep, values = spec.partition("=")
         if not sep or not values:
-            raise ConfigError(f"grid {spec!r} is invalid: write name=value1,value2,...", "grid",
-                              spec, "name=value1,value2,...")
+            raise ConfigError(
+                f"grid {spec!r} is invalid: write name=value1,value2,...",
+                "grid",
+                spec,
+                "name=value1,value2,...",
+            )
         axes[name.strip()] = [parse_value(name.strip(), v.strip()) for v in values.split(",")]
     return axes
 
@@ -58,14 +63,14 @@ def _chunks(configs, max_batch):
     for idx in groups.values():
         step = max_batch or len(idx)
         for k in range(0, len(idx), step):
-            yield idx[k:k + step]
+            yield idx[k : k + step]
 
 
 @dataclass
 class SweepResult:
     configs: list
-    histories: list      # one History per trained batch
-    index: list          # config i -> (batch, run within the batch)
+    histories: list  # one History per trained batch
+    index: list  # config i -> (batch, run within the batch)
 
     def __len__(self):
         return len(self.configs)
@@ -77,10 +82,13 @@ class SweepResult:
     def __iter__(self):
         return (self[i] for i in range(len(self)))
 
-    def table(self, points: Sequence[tuple[dict, Config]] | None = None,
-              labels: Sequence[dict] | None = None, fields: Sequence[str] = (),
-              measures: dict[str, Callable[[np.ndarray, int, int], Any]] | None = None,
-              ) -> "RunTable":
+    def table(
+        self,
+        points: Sequence[tuple[dict, Config]] | None = None,
+        labels: Sequence[dict] | None = None,
+        fields: Sequence[str] = (),
+        measures: dict[str, Callable[[np.ndarray, int, int], Any]] | None = None,
+    ) -> "RunTable":
         """One row per run of the final snapshot: see :func:`run_table`. ``points``: the
         (overrides, Config) list the sweep was run from (its overrides label the rows);
         ``labels``: one dict per run instead (e.g. arm names); neither: only the seed."""
@@ -89,9 +97,12 @@ class SweepResult:
         return run_table(self.configs, labels, final_projections(self), fields, measures)
 
 
-def run(configs: Sequence[Config] | Sequence[tuple[dict, Config]],
-        executor: Executor | None = None, max_batch: int | None = None,
-        **train_kwargs: Any) -> SweepResult:
+def run(
+    configs: Sequence[Config] | Sequence[tuple[dict, Config]],
+    executor: Executor | None = None,
+    max_batch: int | None = None,
+    **train_kwargs: Any,
+) -> SweepResult:
     """Train every config, one batch per shape group (or per ``max_batch`` chunk of one).
 
     With ``executor`` (any concurrent.futures.Executor) the batches are submitted to it;
@@ -99,8 +110,10 @@ def run(configs: Sequence[Config] | Sequence[tuple[dict, Config]],
     Dask workers: raise ``distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_`` (the
     README says why and how much slower the default makes training).
     """
-    configs = [c for _, c in configs] if configs and isinstance(configs[0], tuple) else list(configs)
-    if str(train_kwargs.get("device", "cpu")).startswith("cpu"):   # refuse before training any
+    configs = (
+        [c for _, c in configs] if configs and isinstance(configs[0], tuple) else list(configs)
+    )
+    if str(train_kwargs.get("device", "cpu")).startswith("cpu"):  # refuse before training any
         check(configs, max_batch=max_batch, **train_kwargs)
     chunks, histories = _batches(train, configs, executor, max_batch, train_kwargs)
     index = [None] * len(configs)
@@ -110,9 +123,13 @@ def run(configs: Sequence[Config] | Sequence[tuple[dict, Config]],
     return SweepResult(configs, histories, index)
 
 
-def run_each(fn: Callable[..., Sequence], configs: Iterable[Config],
-             executor: Executor | None = None, max_batch: int | None = None,
-             **kwargs: Any) -> list:
+def run_each(
+    fn: Callable[..., Sequence],
+    configs: Iterable[Config],
+    executor: Executor | None = None,
+    max_batch: int | None = None,
+    **kwargs: Any,
+) -> list:
     """:func:`run`'s batching and executor for another per-batch function: ``fn(batch,
     **kwargs)`` returns one result per run of the batch, e.g. :func:`imbacl.scaling.train_records`
     (a compact record per run, so that a worker does not send whole histories back). Returns the
@@ -137,8 +154,9 @@ def _batches(fn, configs, executor, max_batch, kwargs):
 
 
 # -- arranging and caching sweep results (chapters 6-8) ----------------------------------------
-def arrange(points: Sequence[tuple[dict, Config | None]],
-            values: Iterable[ArrayLike]) -> tuple[dict, np.ndarray]:
+def arrange(
+    points: Sequence[tuple[dict, Config | None]], values: Iterable[ArrayLike]
+) -> tuple[dict, np.ndarray]:
     """Arrange per-run values of a :func:`grid` into an array with one axis per grid axis.
 
     points: the (overrides, Config) list of :func:`grid` (a full product, every point with the
@@ -155,8 +173,10 @@ def arrange(points: Sequence[tuple[dict, Config | None]],
         for s in range(seeds):
             o = points[k * seeds + s][0]
             if tuple(o[n] for n in names) != combo:
-                raise ValueError(f"point {k * seeds + s} has {o}, expected {dict(zip(names, combo))}"
-                                 " (points must be in the order of imbacl.sweep.grid)")
+                raise ValueError(
+                    f"point {k * seeds + s} has {o}, expected {dict(zip(names, combo))}"
+                    " (points must be in the order of imbacl.sweep.grid)"
+                )
     arr = np.stack([np.asarray(v) for v in values])
     if len(arr) != len(points):
         raise ValueError(f"values has {len(arr)} entries for {len(points)} points")
@@ -178,8 +198,10 @@ def final_projections(result: SweepResult, step: int = -1) -> list:
 
 @dataclass
 class FinalSweep:
-    """A sweep cached by :func:`imbacl.io.save_final`: per run its Config, its grid overrides, the step of
+    """A sweep cached by :func:`imbacl.io.save_final`: per run its Config, its grid overrides,
+    the step of
     its snapshot and its projections P (m, d1)."""
+
     configs: list
     overrides: list
     steps: list
@@ -196,32 +218,45 @@ class FinalSweep:
     def select(self, **fields: Any) -> "FinalSweep":
         """The runs whose configs have the given field values (a list matches any of its
         values), in the file's order."""
-        keep = [i for i, c in enumerate(self.configs)
-                if all(getattr(c, k) in v if isinstance(v, list) else getattr(c, k) == v
-                       for k, v in fields.items())]
-        return FinalSweep(*([getattr(self, a)[i] for i in keep]
-                            for a in ("configs", "overrides", "steps", "P")))
+        keep = [
+            i
+            for i, c in enumerate(self.configs)
+            if all(
+                getattr(c, k) in v if isinstance(v, list) else getattr(c, k) == v
+                for k, v in fields.items()
+            )
+        ]
+        return FinalSweep(
+            *([getattr(self, a)[i] for i in keep] for a in ("configs", "overrides", "steps", "P"))
+        )
 
-    def table(self, fields: Sequence[str] = (),
-              measures: dict[str, Callable[[np.ndarray, int, int], Any]] | None = None,
-              ) -> "RunTable":
+    def table(
+        self,
+        fields: Sequence[str] = (),
+        measures: dict[str, Callable[[np.ndarray, int, int], Any]] | None = None,
+    ) -> "RunTable":
         """One row per cached run, labelled by its grid overrides: see :func:`run_table`."""
         return run_table(self.configs, self.overrides, self.P, fields, measures)
 
 
 # -- per-run tables (chapters 6-9) ---------------------------------------------------------------
-def run_table(configs: Sequence[Config], labels: Sequence[dict], P: Sequence[np.ndarray],
-              fields: Sequence[str] = (),
-              measures: dict[str, Callable[[np.ndarray, int, int], Any]] | None = None,
-              ) -> "RunTable":
+def run_table(
+    configs: Sequence[Config],
+    labels: Sequence[dict],
+    P: Sequence[np.ndarray],
+    fields: Sequence[str] = (),
+    measures: dict[str, Callable[[np.ndarray, int, int], Any]] | None = None,
+) -> "RunTable":
     """A :class:`RunTable` with one row per run: its ``labels`` (a dict per run, e.g. the grid
     overrides), the config ``fields`` named (e.g. ``("lam",)``), its ``seed``, every value of
     :func:`imbacl.metrics.imbalance_summary` of its final projections ``P`` (m, d1) (with the
     run's frequencies, so ``set_size_scaled`` is there) and, per entry of ``measures``
     (name -> function(P, d, n_majority)), that function's value."""
     if not len(configs) == len(labels) == len(P):
-        raise ValueError(f"{len(configs)} configs, {len(labels)} labels and {len(P)} projections: "
-                         "one of each per run")
+        raise ValueError(
+            f"{len(configs)} configs, {len(labels)} labels and {len(P)} projections: "
+            "one of each per run"
+        )
     rows, names = [], dict.fromkeys(fields)
     for c, label, p in zip(configs, labels, P):
         names.update(dict.fromkeys(label))
@@ -316,8 +351,11 @@ class RunTable:
 
     def arrays(self, *axes: str) -> dict:
         """:meth:`arrange` of every numeric measured column (every column but the labels)."""
-        return {k: self.arrange(k, *axes) for k in self.keys()
-                if k not in self.labels and k not in axes and self.column(k).dtype.kind in "biuf"}
+        return {
+            k: self.arrange(k, *axes)
+            for k in self.keys()
+            if k not in self.labels and k not in axes and self.column(k).dtype.kind in "biuf"
+        }
 
     def paired(self, key: str, control: dict, **conds: Any) -> np.ndarray:
         """Paired differences of column ``key``: each row matching ``conds`` minus the row with
@@ -327,8 +365,9 @@ class RunTable:
         ref = {r["seed"]: r[key] for r in self.select(**{**conds, **control})}
         missing = [r["seed"] for r in treated if r["seed"] not in ref]
         if missing or not len(treated):
-            raise ValueError(f"no control run for seeds {missing} of {conds}" if missing
-                             else f"no row matches {conds}")
+            raise ValueError(
+                f"no control run for seeds {missing} of {conds}"
+                if missing
+                else f"no row matches {conds}"
+            )
         return np.asarray([r[key] - ref[r["seed"]] for r in treated])
-
-

@@ -4,6 +4,7 @@ Plain gradient descent on the regularised InfoNCE, W <- (1 - eta lam) W - eta gr
 fresh batch every step. A History records the projections P_ij = <w_i, M_j> onto all d1
 directions at chosen steps, enough to draw every chapter without retraining.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,10 +41,15 @@ def default_threads() -> int:
     return int(value)
 
 
-def train(configs: Config | Iterable[Config], record_at: ArrayLike | None = None,
-          n_snapshots: int = 100, progress: bool = False,
-          device: str = "cpu", threads: int | None | str = "default",
-          compile: bool = False) -> History:
+def train(
+    configs: Config | Iterable[Config],
+    record_at: ArrayLike | None = None,
+    n_snapshots: int = 100,
+    progress: bool = False,
+    device: str = "cpu",
+    threads: int | None | str = "default",
+    compile: bool = False,
+) -> History:
     """Train R runs as one batch and return their History.
 
     configs: a Config or a list of Configs that share ``Config.shape_key`` (seed, frequencies,
@@ -67,16 +73,25 @@ def train(configs: Config | Iterable[Config], record_at: ArrayLike | None = None
         raise ConfigError("configs is empty: give at least one Config", "configs", [])
     keys = {c.shape_key for c in configs}
     if len(keys) > 1:
-        raise ConfigError(f"configs differ in shape fields or remedies in use {keys}; "
-                          "group them with imbacl.sweep", "configs", keys)
+        raise ConfigError(
+            f"configs differ in shape fields or remedies in use {keys}; "
+            "group them with imbacl.sweep",
+            "configs",
+            keys,
+        )
     T = configs[0].steps
     record = log_steps(T, n_snapshots) if record_at is None else np.unique(np.asarray(record_at))
     if record.size == 0 or record.min() < 0 or record.max() > T:
-        raise ConfigError(f"record_at={record.tolist()} is invalid: steps must lie in [0, {T}]",
-                          "record_at", record.tolist(), f"steps in [0, {T}]")
+        raise ConfigError(
+            f"record_at={record.tolist()} is invalid: steps must lie in [0, {T}]",
+            "record_at",
+            record.tolist(),
+            f"steps in [0, {T}]",
+        )
     if torch.device(device).type == "cpu":
-        check(configs, record_at=record_at, n_snapshots=n_snapshots, threads=threads,
-              compile=compile)
+        check(
+            configs, record_at=record_at, n_snapshots=n_snapshots, threads=threads, compile=compile
+        )
     old_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -96,10 +111,15 @@ def initial_projections(config: Config) -> np.ndarray:
 
 
 def _train(configs, record, progress, device, workers, compile):
-    M = torch.stack([dictionary(c.d1, generator(c.seed, "dictionary", device), device)
-                     for c in configs])
-    W = torch.stack([init_weights(c.m, c.d1, c.init_std, generator(c.seed, "init", device), device)
-                     for c in configs])
+    M = torch.stack(
+        [dictionary(c.d1, generator(c.seed, "dictionary", device), device) for c in configs]
+    )
+    W = torch.stack(
+        [
+            init_weights(c.m, c.d1, c.init_std, generator(c.seed, "init", device), device)
+            for c in configs
+        ]
+    )
     p = run_params(configs, M, device)
     if compile:
         steps = compiled_steps(configs, M, p, device, workers)
@@ -110,13 +130,18 @@ def _train(configs, record, progress, device, workers, compile):
 
 
 @contextmanager
-def plain_steps(configs: Sequence[Config], M: torch.Tensor, p: RunParams,
-                device: str | torch.device = "cpu", workers: int = 1,
-                ) -> Iterator[Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]]:
+def plain_steps(
+    configs: Sequence[Config],
+    M: torch.Tensor,
+    p: RunParams,
+    device: str | torch.device = "cpu",
+    workers: int = 1,
+) -> Iterator[Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]]:
     """The default step function ``step(W, t) -> (loss, new W)`` on the stream's next views."""
     mode = configs[0].attention
-    stream = DataStream(configs, M, transform=lambda X: attention(X, mode), device=device,
-                        workers=workers)
+    stream = DataStream(
+        configs, M, transform=lambda X: attention(X, mode), device=device, workers=workers
+    )
 
     def step(W, t):
         A1, A2, weights = stream.next()
@@ -129,21 +154,31 @@ def plain_steps(configs: Sequence[Config], M: torch.Tensor, p: RunParams,
         stream.close()
 
 
-def run_params(configs: Sequence[Config], M: torch.Tensor,
-               device: str | torch.device) -> RunParams:
+def run_params(configs: Sequence[Config], M: torch.Tensor, device: str | torch.device) -> RunParams:
     """The batch's :class:`imbacl.loss.RunParams`: each run's settings stacked on the run axis.
     The remedy fields that a batch shares (``batch_key``) decide which parts are None."""
     c0 = configs[0]
-    return RunParams(lr=_stack(configs, "lr", device), lam=_stack(configs, "lam", device),
-                     tau=_stack(configs, "tau", device), sigma=_stack(configs, "sigma", device),
-                     c_b=_stack(configs, "bias_scale", device),
-                     eps=torch.tensor([c.freqs for c in configs], device=device), M=M, d=c0.d,
-                     attention=c0.attention,
-                     prune_frac=_stack(configs, "prune_frac", device) if c0.prune_frac > 0 else None,
-                     prune_start=_stack(configs, "prune_start", device), prune_grad=c0.prune_grad,
-                     gamma=(torch.tensor([c.reweight_gamma if c.reweight == "focal" else 0.0
-                                          for c in configs], device=device)
-                            if c0.reweight == "focal" else None))
+    return RunParams(
+        lr=_stack(configs, "lr", device),
+        lam=_stack(configs, "lam", device),
+        tau=_stack(configs, "tau", device),
+        sigma=_stack(configs, "sigma", device),
+        c_b=_stack(configs, "bias_scale", device),
+        eps=torch.tensor([c.freqs for c in configs], device=device),
+        M=M,
+        d=c0.d,
+        attention=c0.attention,
+        prune_frac=_stack(configs, "prune_frac", device) if c0.prune_frac > 0 else None,
+        prune_start=_stack(configs, "prune_start", device),
+        prune_grad=c0.prune_grad,
+        gamma=(
+            torch.tensor(
+                [c.reweight_gamma if c.reweight == "focal" else 0.0 for c in configs], device=device
+            )
+            if c0.reweight == "focal"
+            else None
+        ),
+    )
 
 
 def _stack(configs, name, device):
@@ -163,9 +198,13 @@ def _loop(configs, record, progress, M, W, p, step, device):
         if not torch.isfinite(loss).all():
             r = int((~torch.isfinite(loss)).nonzero()[0])
             c = configs[r]
-            raise NonFiniteError(f"run {r} (seed {c.seed}) has a non-finite loss at step {t}; "
-                                 f"lower lr (now {c.lr}) or raise tau (now {c.tau}), or check "
-                                 "the config", run=r, step=t)
+            raise NonFiniteError(
+                f"run {r} (seed {c.seed}) has a non-finite loss at step {t}; "
+                f"lower lr (now {c.lr}) or raise tau (now {c.tau}), or check "
+                "the config",
+                run=r,
+                step=t,
+            )
         losses[:, t] = loss.cpu()
         if snap < S and record[snap] == t:
             P[:, snap] = (W @ M).cpu()
@@ -176,12 +215,21 @@ def _loop(configs, record, progress, M, W, p, step, device):
             bar.update(1)
     if bar is not None:
         bar.close()
-    return History(configs, record, P.numpy(), norms.numpy(), biases.numpy(), losses.numpy(),
-                   M.cpu().numpy(), {"device": str(device)})
+    return History(
+        configs,
+        record,
+        P.numpy(),
+        norms.numpy(),
+        biases.numpy(),
+        losses.numpy(),
+        M.cpu().numpy(),
+        {"device": str(device)},
+    )
 
 
 def _progress(total, progress):
     if not progress:
         return None
     from tqdm.auto import tqdm
+
     return tqdm(total=total, desc="training", unit="step")

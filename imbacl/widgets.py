@@ -44,6 +44,7 @@ example::
 This module imports ipywidgets (as ``ipw``); ``import imbacl`` does not (``imbacl.widgets`` is
 loaded on first use).
 """
+
 from __future__ import annotations
 
 import html
@@ -63,10 +64,18 @@ from .train import train
 if TYPE_CHECKING:
     from .history import History
 
-DEFAULT_BUDGET = 60_000                  # figure1 run-steps: tens of seconds on 2 CPU cores
+DEFAULT_BUDGET = 60_000  # figure1 run-steps: tens of seconds on 2 CPU cores
 
-__all__ = ["Explorer", "GeneralExplorer", "RatioSweepExplorer", "LamEpsExplorer", "WidthExplorer",
-           "RemedyExplorer", "TooBigError", "DEFAULT_BUDGET"]
+__all__ = [
+    "Explorer",
+    "GeneralExplorer",
+    "RatioSweepExplorer",
+    "LamEpsExplorer",
+    "WidthExplorer",
+    "RemedyExplorer",
+    "TooBigError",
+    "DEFAULT_BUDGET",
+]
 
 
 class TooBigError(ValueError):
@@ -76,7 +85,7 @@ class TooBigError(ValueError):
 def _png(fig, dpi=90) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
-    plt.close(fig)          # never left for the inline backend to show at the next cell
+    plt.close(fig)  # never left for the inline backend to show at the next cell
     return buf.getvalue()
 
 
@@ -86,8 +95,9 @@ def _wide_axes(size=(7.2, 3.6)):
 
 
 def _style():
-    return dict(style={"description_width": "6em"}, layout=ipw.Layout(width="auto"),
-                continuous_update=False)
+    return dict(
+        style={"description_width": "6em"}, layout=ipw.Layout(width="auto"), continuous_update=False
+    )
 
 
 def _seeds_slider(value, hi=16):
@@ -99,11 +109,13 @@ def _steps_slider(value, lo=100, hi=20_000):
 
 
 # What an explorer says on a static page of the book (no kernel behind its controls).
-STATIC_HINT = ("<em>These controls need a running Python kernel: on this page they do nothing. "
-               "Open the chapter in JupyterLab (<code>bash scripts/setup.sh</code>, then "
-               "<code>.venv/bin/jupyter lab</code>), or on Binder where the book was built with "
-               "its repository set (the launch button at the top of the page), run the notebook "
-               "and press Run.</em>")
+STATIC_HINT = (
+    "<em>These controls need a running Python kernel: on this page they do nothing. "
+    "Open the chapter in JupyterLab (<code>bash scripts/setup.sh</code>, then "
+    "<code>.venv/bin/jupyter lab</code>), or on Binder where the book was built with "
+    "its repository set (the launch button at the top of the page), run the notebook "
+    "and press Run.</em>"
+)
 
 
 class Explorer:
@@ -118,8 +130,13 @@ class Explorer:
     title = "Explorer"
     figure_names: tuple = ()
 
-    def __init__(self, base: Config | None = None, budget: float = DEFAULT_BUDGET,
-                 progress: bool = True, **values: Any):
+    def __init__(
+        self,
+        base: Config | None = None,
+        budget: float = DEFAULT_BUDGET,
+        progress: bool = True,
+        **values: Any,
+    ):
         self.base = preset("figure1") if base is None else base
         self.budget = budget
         self.progress = progress
@@ -129,22 +146,40 @@ class Explorer:
             raise ValueError(f"unknown control {unknown[0]!r}; allowed: {', '.join(self.controls)}")
         for name, v in values.items():
             self.controls[name].value = v
-        self.button = ipw.Button(description="Run", button_style="primary", icon="play",
-                               tooltip="train with these settings and redraw")
+        self.button = ipw.Button(
+            description="Run",
+            button_style="primary",
+            icon="play",
+            tooltip="train with these settings and redraw",
+        )
         self.message = ipw.HTML()
         self.output = ipw.Output(layout=ipw.Layout(min_height="0"))
-        self.images = {n: ipw.Image(format="png", layout=ipw.Layout(
-            display="none", max_width="100%", height="auto", flex="0 0 auto", object_fit="contain"))
-            for n in self.figure_names}
-        self.result = None          # what the last successful Run computed
+        self.images = {
+            n: ipw.Image(
+                format="png",
+                layout=ipw.Layout(
+                    display="none",
+                    max_width="100%",
+                    height="auto",
+                    flex="0 0 auto",
+                    object_fit="contain",
+                ),
+            )
+            for n in self.figure_names
+        }
+        self.result = None  # what the last successful Run computed
         self.last_configs = None
-        self.fig = {}               # name -> the last matplotlib Figure drawn (closed)
-        self.runs = 0               # successful Runs so far
+        self.fig = {}  # name -> the last matplotlib Figure drawn (closed)
+        self.runs = 0  # successful Runs so far
         self.button.on_click(self._on_click)
         for w in self.controls.values():
             w.observe(self._on_change, names="value")
-        grid = ipw.GridBox(list(self.controls.values()), layout=ipw.Layout(
-            grid_template_columns="repeat(auto-fill, minmax(19em, 1fr))", grid_gap="0 1em"))
+        grid = ipw.GridBox(
+            list(self.controls.values()),
+            layout=ipw.Layout(
+                grid_template_columns="repeat(auto-fill, minmax(19em, 1fr))", grid_gap="0 1em"
+            ),
+        )
         run_row = ipw.HBox([self.button, self.message], layout=ipw.Layout(align_items="center"))
         # Hidden in a kernel; the book's stylesheet (_ext/static/imbacl.css) shows it on the
         # static pages, where the controls, saved with the page, have no kernel to run.
@@ -152,14 +187,16 @@ class Explorer:
         hint.add_class("imbacl-static-hint")
         for w in (grid, run_row):
             w.add_class("imbacl-live-only")
-        self.widget = ipw.VBox([
-            ipw.HTML(f"<b>{html.escape(self.title)}</b>"),
-            hint,
-            grid,
-            run_row,
-            self.output,
-            ipw.HBox(list(self.images.values()), layout=ipw.Layout(flex_flow="row wrap")),
-        ])
+        self.widget = ipw.VBox(
+            [
+                ipw.HTML(f"<b>{html.escape(self.title)}</b>"),
+                hint,
+                grid,
+                run_row,
+                self.output,
+                ipw.HBox(list(self.images.values()), layout=ipw.Layout(flex_flow="row wrap")),
+            ]
+        )
         self.widget.add_class("imbacl-explorer")
         self._on_change()
 
@@ -200,7 +237,8 @@ class Explorer:
             raise TooBigError(
                 f"too big: {self.describe(configs)} costs about {c:,.0f} figure1 run-steps, "
                 f"the limit is {self.budget:,.0f} (about {self.budget / RATE:.0f} s); "
-                f"lower steps, m, d or the number of runs")
+                f"lower steps, m, d or the number of runs"
+            )
         return configs
 
     def _say(self, text, kind="info"):
@@ -215,8 +253,10 @@ class Explorer:
             self._say(str(e), "error")
             return
         c = cost(configs)
-        self._say(f"{self.describe(configs)}: about {c:,.0f} figure1 run-steps "
-                  f"(~{max(c / RATE, 1):.0f} s). Press Run.")
+        self._say(
+            f"{self.describe(configs)}: about {c:,.0f} figure1 run-steps "
+            f"(~{max(c / RATE, 1):.0f} s). Press Run."
+        )
 
     def run(self) -> bool:
         """What the Run button does. Returns True when it trained and redrew."""
@@ -227,7 +267,7 @@ class Explorer:
             return False
         self._say(f"training {self.describe(configs)} ...")
         self.button.disabled = True
-        self.output.outputs = ()        # clear (also outside a kernel, without escape codes)
+        self.output.outputs = ()  # clear (also outside a kernel, without escape codes)
         t0 = time.perf_counter()
         try:
             with self.output:
@@ -237,7 +277,7 @@ class Explorer:
                 self.fig[name] = fig
                 self.images[name].value = _png(fig)
                 self.images[name].layout.display = None
-        except Exception as e:          # shown in the widget: a UI never throws a traceback
+        except Exception as e:  # shown in the widget: a UI never throws a traceback
             self._say(f"{type(e).__name__}: {e}", "error")
             return False
         finally:
@@ -251,7 +291,7 @@ class Explorer:
     def _on_click(self, button=None):
         try:
             self.run()
-        except Exception as e:          # pragma: no cover - run() already catches
+        except Exception as e:  # pragma: no cover - run() already catches
             self._say(f"{type(e).__name__}: {e}", "error")
 
     # -- display ---------------------------------------------------------------------------
@@ -265,8 +305,17 @@ class Explorer:
 
 
 def _log_slider(desc, value, lo, hi, **kw):
-    return ipw.FloatLogSlider(value=value, base=10, min=np.log10(lo), max=np.log10(hi),
-                            step=0.05, description=desc, readout_format=".3g", **_style(), **kw)
+    return ipw.FloatLogSlider(
+        value=value,
+        base=10,
+        min=np.log10(lo),
+        max=np.log10(hi),
+        step=0.05,
+        description=desc,
+        readout_format=".3g",
+        **_style(),
+        **kw,
+    )
 
 
 class GeneralExplorer(Explorer):
@@ -279,12 +328,21 @@ class GeneralExplorer(Explorer):
     def make_controls(self) -> dict:
         b = self.base
         return {
-            "eps_max": ipw.FloatSlider(value=b.eps_max, min=0.01, max=0.5, step=0.01,
-                                     description="ε_max", **_style()),
-            "eps_min": ipw.FloatSlider(value=b.eps_min, min=0.005, max=0.5, step=0.005,
-                                     description="ε_min", readout_format=".3f", **_style()),
-            "n_majority": ipw.IntSlider(value=b.n_majority, min=0, max=30,
-                                      description="majority", **_style()),
+            "eps_max": ipw.FloatSlider(
+                value=b.eps_max, min=0.01, max=0.5, step=0.01, description="ε_max", **_style()
+            ),
+            "eps_min": ipw.FloatSlider(
+                value=b.eps_min,
+                min=0.005,
+                max=0.5,
+                step=0.005,
+                description="ε_min",
+                readout_format=".3f",
+                **_style(),
+            ),
+            "n_majority": ipw.IntSlider(
+                value=b.n_majority, min=0, max=30, description="majority", **_style()
+            ),
             "m": ipw.IntSlider(value=b.m, min=2, max=200, description="neurons m", **_style()),
             "d": ipw.IntSlider(value=b.d, min=2, max=b.d1, description="features d", **_style()),
             "lam": _log_slider("λ", b.lam, 1e-4, 0.3),
@@ -310,10 +368,12 @@ class GeneralExplorer(Explorer):
     def summary(self, history: History, configs: Sequence[Config]) -> str:
         c = configs[0]
         n = metrics.pure_counts(history.P[0, -1], c.d)
-        maj = n[:c.n_majority].mean() if c.n_majority else float("nan")
-        mino = n[c.n_majority:].mean() if c.n_majority < c.d else float("nan")
-        return (f"Pure neurons per majority feature {maj:.1f}, per minority feature {mino:.1f}; "
-                f"features with a pure neuron: {int((n > 0).sum())} of {c.d}.")
+        maj = n[: c.n_majority].mean() if c.n_majority else float("nan")
+        mino = n[c.n_majority :].mean() if c.n_majority < c.d else float("nan")
+        return (
+            f"Pure neurons per majority feature {maj:.1f}, per minority feature {mino:.1f}; "
+            f"features with a pure neuron: {int((n > 0).sum())} of {c.d}."
+        )
 
 
 class RatioSweepExplorer(Explorer):
@@ -325,8 +385,9 @@ class RatioSweepExplorer(Explorer):
 
     def make_controls(self) -> dict:
         return {
-            "rho": ipw.FloatRangeSlider(value=(0.1, 1.0), min=0.02, max=1.0, step=0.01,
-                                      description="ρ range", **_style()),
+            "rho": ipw.FloatRangeSlider(
+                value=(0.1, 1.0), min=0.02, max=1.0, step=0.01, description="ρ range", **_style()
+            ),
             "points": ipw.IntSlider(value=5, min=2, max=12, description="ρ values", **_style()),
             "seeds": _seeds_slider(3),
             "steps": _steps_slider(min(self.base.steps, 3000)),
@@ -343,27 +404,35 @@ class RatioSweepExplorer(Explorer):
         return [c for _, c in sweep.grid(base, seeds=v["seeds"], eps_min=eps)]
 
     def describe(self, configs: Sequence[Config]) -> str:
-        return (f"{len(self.rhos())} ρ values x {self.controls['seeds'].value} seeds = "
-                f"{len(configs)} runs of {configs[0].steps} steps")
+        return (
+            f"{len(self.rhos())} ρ values x {self.controls['seeds'].value} seeds = "
+            f"{len(configs)} runs of {configs[0].steps} steps"
+        )
 
-    def counts(self, result: sweep.SweepResult,
-               configs: Sequence[Config]) -> tuple[np.ndarray, np.ndarray]:
+    def counts(
+        self, result: sweep.SweepResult, configs: Sequence[Config]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Pure neurons per majority / per minority feature, each (n_rho, n_seeds)."""
         c = configs[0]
         P = np.stack([result[i].P[0, -1] for i in range(len(result))])
         n = metrics.pure_counts(P, c.d).reshape(len(self.rhos()), -1, c.d)
-        return n[..., :c.n_majority].mean(-1), n[..., c.n_majority:].mean(-1)
+        return n[..., : c.n_majority].mean(-1), n[..., c.n_majority :].mean(-1)
 
     def figures(self, result: sweep.SweepResult, configs: Sequence[Config]) -> dict:
-        x = np.array([cc.rho for cc in configs[::self.controls["seeds"].value]])
+        x = np.array([cc.rho for cc in configs[:: self.controls["seeds"].value]])
         maj, mino = self.counts(result, configs)
-        return {"curve": plots.pure_vs_ratio(
-            x, maj, mino, title=f"mean ± sd over {maj.shape[1]} seeds, {configs[0].steps} steps")}
+        return {
+            "curve": plots.pure_vs_ratio(
+                x, maj, mino, title=f"mean ± sd over {maj.shape[1]} seeds, {configs[0].steps} steps"
+            )
+        }
 
     def summary(self, result: sweep.SweepResult, configs: Sequence[Config]) -> str:
         maj, mino = self.counts(result, configs)
-        return (f"Per minority feature: {mino.mean(1)[0]:.2f} at the smallest ρ, "
-                f"{mino.mean(1)[-1]:.2f} at the largest.")
+        return (
+            f"Per minority feature: {mino.mean(1)[0]:.2f} at the smallest ρ, "
+            f"{mino.mean(1)[-1]:.2f} at the largest."
+        )
 
 
 class LamEpsExplorer(Explorer):
@@ -376,7 +445,7 @@ class LamEpsExplorer(Explorer):
     figure_names = ("heatmap", "plane")
 
     def __init__(self, *args: Any, C_z: float = 1.0, **kwargs: Any):
-        self.C_z = C_z          # the threshold's constant; chapter 8 measures it
+        self.C_z = C_z  # the threshold's constant; chapter 8 measures it
         super().__init__(*args, **kwargs)
 
     def make_controls(self) -> dict:
@@ -397,29 +466,39 @@ class LamEpsExplorer(Explorer):
         c = configs[0]
         return f"λ = {c.lam:.3g}, ε_min = {c.eps_min:.3g}: {len(configs)} seeds x {c.steps} steps"
 
-    def minority_pure(self, result: sweep.SweepResult,
-                      configs: Sequence[Config]) -> np.ndarray:
+    def minority_pure(self, result: sweep.SweepResult, configs: Sequence[Config]) -> np.ndarray:
         """Pure neurons per minority feature, one value per seed."""
         c = configs[0]
         P = np.stack([result[i].P[0, -1] for i in range(len(result))])
-        return metrics.pure_counts(P, c.d)[:, c.n_majority:].mean(-1)
+        return metrics.pure_counts(P, c.d)[:, c.n_majority :].mean(-1)
 
     def figures(self, result: sweep.SweepResult, configs: Sequence[Config]) -> dict:
         c = configs[0]
-        heat = plots.figure1(result[0].P[0, -1], c.d, c.n_majority,
-                             title=rf"seed {c.seed}: $\lambda$ = {c.lam:.3g}, "
-                                   rf"$\epsilon_{{min}}$ = {c.eps_min:.3g}")
-        plane = plots.lam_eps_plane(c.d, [c.lam], [c.eps_min],
-                                    [self.minority_pure(result, configs).mean()],
-                                    eps_max=c.eps_max, C_z=self.C_z)
+        heat = plots.figure1(
+            result[0].P[0, -1],
+            c.d,
+            c.n_majority,
+            title=rf"seed {c.seed}: $\lambda$ = {c.lam:.3g}, "
+            rf"$\epsilon_{{min}}$ = {c.eps_min:.3g}",
+        )
+        plane = plots.lam_eps_plane(
+            c.d,
+            [c.lam],
+            [c.eps_min],
+            [self.minority_pure(result, configs).mean()],
+            eps_max=c.eps_max,
+            C_z=self.C_z,
+        )
         return {"heatmap": heat, "plane": plane}
 
     def summary(self, result: sweep.SweepResult, configs: Sequence[Config]) -> str:
         c = configs[0]
         v = self.minority_pure(result, configs)
-        return (f"Pure neurons per minority feature {v.mean():.2f} ± {v.std():.2f} over "
-                f"{len(v)} seeds; threshold ε (C_z = {self.C_z:.2g}) at this λ: "
-                f"{float(theory.eps_threshold(c.lam, c.d, self.C_z)):.3g}.")
+        return (
+            f"Pure neurons per minority feature {v.mean():.2f} ± {v.std():.2f} over "
+            f"{len(v)} seeds; threshold ε (C_z = {self.C_z:.2g}) at this λ: "
+            f"{float(theory.eps_threshold(c.lam, c.d, self.C_z)):.3g}."
+        )
 
 
 class WidthExplorer(Explorer):
@@ -433,11 +512,13 @@ class WidthExplorer(Explorer):
     def make_controls(self) -> dict:
         b = self.base
         return {
-            "rho": ipw.FloatSlider(value=b.rho, min=0.05, max=1.0, step=0.05, description="ρ",
-                                 **_style()),
+            "rho": ipw.FloatSlider(
+                value=b.rho, min=0.05, max=1.0, step=0.05, description="ρ", **_style()
+            ),
             "lam": _log_slider("λ", b.lam, 1e-4, 0.1),
-            "m": ipw.IntRangeSlider(value=(4, 32), min=2, max=256, description="m range",
-                                  **_style()),
+            "m": ipw.IntRangeSlider(
+                value=(4, 32), min=2, max=256, description="m range", **_style()
+            ),
             "seeds": _seeds_slider(3),
             "steps": _steps_slider(min(b.steps, 2000)),
         }
@@ -451,27 +532,36 @@ class WidthExplorer(Explorer):
 
     def configs(self) -> list[Config]:
         v = self.values()
-        base = self.base.replace(eps_min=v["rho"] * self.base.eps_max, lam=v["lam"],
-                                 steps=v["steps"])
+        base = self.base.replace(
+            eps_min=v["rho"] * self.base.eps_max, lam=v["lam"], steps=v["steps"]
+        )
         return [c for _, c in sweep.grid(base, seeds=v["seeds"], m=self.widths())]
 
     def describe(self, configs: Sequence[Config]) -> str:
-        return (f"m = {self.widths()} x {self.controls['seeds'].value} seeds = "
-                f"{len(configs)} runs of {configs[0].steps} steps")
+        return (
+            f"m = {self.widths()} x {self.controls['seeds'].value} seeds = "
+            f"{len(configs)} runs of {configs[0].steps} steps"
+        )
 
     def shares(self, result: sweep.SweepResult, configs: Sequence[Config]) -> np.ndarray:
         """Per width, the share of seeds with every minority feature covered."""
         c = configs[0]
-        ok = [metrics.minority_covered(result[i].P[0, -1], c.d, c.n_majority)
-              for i in range(len(configs))]
+        ok = [
+            metrics.minority_covered(result[i].P[0, -1], c.d, c.n_majority)
+            for i in range(len(configs))
+        ]
         return np.asarray(ok, dtype=float).reshape(len(self.widths()), -1).mean(1)
 
     def figures(self, result: sweep.SweepResult, configs: Sequence[Config]) -> dict:
         c = configs[0]
         label = rf"$\rho$ = {c.rho:.2f}, $\lambda$ = {c.lam:.3g}"
-        return {"curve": plots.coverage_vs_width(
-            self.widths(), {label: self.shares(result, configs)},
-            title=f"{self.controls['seeds'].value} seeds, {c.steps} steps")}
+        return {
+            "curve": plots.coverage_vs_width(
+                self.widths(),
+                {label: self.shares(result, configs)},
+                title=f"{self.controls['seeds'].value} seeds, {c.steps} steps",
+            )
+        }
 
     def summary(self, result: sweep.SweepResult, configs: Sequence[Config]) -> str:
         m_star = metrics.smallest_passing(self.widths(), self.shares(result, configs), 0.8)
@@ -490,16 +580,27 @@ class RemedyExplorer(Explorer):
     def make_controls(self) -> dict:
         b = self.base
         return {
-            "rho": ipw.FloatSlider(value=0.3, min=0.05, max=1.0, step=0.05, description="ρ",
-                                 **_style()),
-            "prune_frac": ipw.FloatSlider(value=b.prune_frac, min=0.0, max=0.9, step=0.05,
-                                        description="prune α", **_style()),
-            "prune_grad": ipw.Dropdown(options=["straight_through", "blocked"], value=b.prune_grad,
-                                       description="pruned grad", **_style()),
-            "reweight": ipw.Dropdown(options=["none", "known", "focal"], value="known",
-                                   description="reweight", **_style()),
-            "resample": ipw.FloatSlider(value=b.resample, min=1.0, max=10.0, step=0.5,
-                                      description="resample", **_style()),
+            "rho": ipw.FloatSlider(
+                value=0.3, min=0.05, max=1.0, step=0.05, description="ρ", **_style()
+            ),
+            "prune_frac": ipw.FloatSlider(
+                value=b.prune_frac, min=0.0, max=0.9, step=0.05, description="prune α", **_style()
+            ),
+            "prune_grad": ipw.Dropdown(
+                options=["straight_through", "blocked"],
+                value=b.prune_grad,
+                description="pruned grad",
+                **_style(),
+            ),
+            "reweight": ipw.Dropdown(
+                options=["none", "known", "focal"],
+                value="known",
+                description="reweight",
+                **_style(),
+            ),
+            "resample": ipw.FloatSlider(
+                value=b.resample, min=1.0, max=10.0, step=0.5, description="resample", **_style()
+            ),
             "tau": _log_slider("τ", b.tau, 0.5, 50),
             "seeds": _seeds_slider(2, hi=8),
             "steps": _steps_slider(b.steps, lo=200, hi=10_000),
@@ -508,18 +609,26 @@ class RemedyExplorer(Explorer):
     def configs(self) -> list[Config]:
         v = self.values()
         base = self.base.replace(eps_min=v["rho"] * self.base.eps_max, steps=v["steps"])
-        treated = dict(prune_frac=v["prune_frac"], prune_grad=v["prune_grad"],
-                       reweight=v["reweight"], resample=v["resample"], tau=v["tau"])
-        return ([base.replace(seed=s) for s in range(v["seeds"])]
-                + [base.replace(seed=s, **treated) for s in range(v["seeds"])])
+        treated = dict(
+            prune_frac=v["prune_frac"],
+            prune_grad=v["prune_grad"],
+            reweight=v["reweight"],
+            resample=v["resample"],
+            tau=v["tau"],
+        )
+        return [base.replace(seed=s) for s in range(v["seeds"])] + [
+            base.replace(seed=s, **treated) for s in range(v["seeds"])
+        ]
 
     def describe(self, configs: Sequence[Config]) -> str:
         n = len(configs) // 2
-        return f"{n} treated + {n} untreated runs, ρ = {configs[0].rho:.2f}, {configs[0].steps} steps"
+        return (
+            f"{n} treated + {n} untreated runs, ρ = {configs[0].rho:.2f}, {configs[0].steps} steps"
+        )
 
     def figures(self, result: sweep.SweepResult, configs: Sequence[Config]) -> dict:
         n, c = len(configs) // 2, configs[-1]
-        pure = np.stack([metrics.pure_counts(h.P[0, -1], c.d) for h in result])   # (2n, d)
+        pure = np.stack([metrics.pure_counts(h.P[0, -1], c.d) for h in result])  # (2n, d)
         ax = _wide_axes((6, 3.2))
         fig, j = ax.figure, np.arange(1, c.d + 1)
         ax.bar(j - 0.2, pure[:n].mean(0), 0.4, color="0.6", label="untreated")
@@ -529,12 +638,22 @@ class RemedyExplorer(Explorer):
         ax.set_xlabel("feature $j$ (majority | minority)")
         ax.set_ylabel("pure neurons (mean over seeds)")
         ax.legend()
-        return {"heatmap": plots.figure1(result[n].P[0, -1], c.d, c.n_majority,
-                                         title=r"treated run: $\cos^2(w_i, M_j)$"),
-                "pure": fig}
+        return {
+            "heatmap": plots.figure1(
+                result[n].P[0, -1], c.d, c.n_majority, title=r"treated run: $\cos^2(w_i, M_j)$"
+            ),
+            "pure": fig,
+        }
 
     def summary(self, result: sweep.SweepResult, configs: Sequence[Config]) -> str:
         n, c = len(configs) // 2, configs[-1]
-        cov = [np.mean([metrics.coverage(h.P[0, -1], c.d)[c.n_majority:].mean()
-                        for h in list(result)[k * n:(k + 1) * n]]) for k in (0, 1)]
+        cov = [
+            np.mean(
+                [
+                    metrics.coverage(h.P[0, -1], c.d)[c.n_majority :].mean()
+                    for h in list(result)[k * n : (k + 1) * n]
+                ]
+            )
+            for k in (0, 1)
+        ]
         return f"Minority coverage: untreated {cov[0]:.2f}, treated {cov[1]:.2f}."

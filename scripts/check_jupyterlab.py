@@ -8,6 +8,7 @@ Not part of the test suite (it starts a Jupyter server and a kernel and trains a
 check of what the static pages cannot show: that the widgets are live in JupyterLab. Saves
 screenshots to _build/screenshots/jupyterlab_*.png and prints what it saw.
 """
+
 import socket
 import subprocess
 import sys
@@ -28,17 +29,34 @@ def free_port():
 
 def main(cell="imbacl.widgets.GeneralExplorer(steps=300)"):
     import nbformat
+
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(f"import imbacl\n{cell}")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     notebook = "_build/jupyterlab_check.ipynb"
     nbformat.write(nb, ROOT / notebook)
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
-         "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.ip=127.0.0.1", "--allow-root",
-         f"--ServerApp.root_dir={ROOT}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            f"--port={port}",
+            "--ServerApp.token=",
+            "--ServerApp.password=",
+            "--ServerApp.ip=127.0.0.1",
+            "--allow-root",
+            f"--ServerApp.root_dir={ROOT}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     SHOTS.mkdir(parents=True, exist_ok=True)
     try:
         for _ in range(60):
@@ -52,7 +70,7 @@ def main(cell="imbacl.widgets.GeneralExplorer(steps=300)"):
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"http://127.0.0.1:{port}/lab/tree/{notebook}?reset", wait_until="load")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-            time.sleep(5)                                   # kernel start
+            time.sleep(5)  # kernel start
             page.locator(".jp-Notebook .jp-Cell .jp-InputArea-editor").first.click()
             page.keyboard.press("Shift+Enter")
             last = page.locator(".jp-Notebook .jp-Cell").first
@@ -60,8 +78,11 @@ def main(cell="imbacl.widgets.GeneralExplorer(steps=300)"):
             out = last.locator(".jp-OutputArea").first
             n_sliders = out.locator(".widget-slider").count()
             # the explorer's message line sits beside the Run button (the progress bar has HTML too)
-            line = out.locator(".widget-hbox", has=page.locator("button.jupyter-button")).locator(
-                ".widget-html-content").first
+            line = (
+                out.locator(".widget-hbox", has=page.locator("button.jupyter-button"))
+                .locator(".widget-html-content")
+                .first
+            )
             message = line.inner_text()
             # the static pages' hint stays hidden in a live kernel (the book's CSS shows it)
             hint_shown = out.locator(".imbacl-static-hint").first.is_visible()
@@ -72,8 +93,9 @@ def main(cell="imbacl.widgets.GeneralExplorer(steps=300)"):
             time.sleep(1)
             seed = out.locator(".widget-slider").last.locator(".widget-readout").inner_text()
             out.locator("button.jupyter-button", has_text="Run").click()
-            page.wait_for_selector(".jp-OutputArea img[src^='blob:'], .jp-OutputArea .widget-image",
-                                   timeout=300_000)
+            page.wait_for_selector(
+                ".jp-OutputArea img[src^='blob:'], .jp-OutputArea .widget-image", timeout=300_000
+            )
             deadline = time.time() + 300
             done = ""
             while time.time() < deadline:
@@ -86,8 +108,10 @@ def main(cell="imbacl.widgets.GeneralExplorer(steps=300)"):
             last.screenshot(path=str(SHOTS / "jupyterlab_explorer_cell.png"))
             browser.close()
         print(f"JupyterLab, cell {cell!r}: {n_sliders} sliders; before Run: {message!r}")
-        print(f"seed slider moved to {seed}; after Run: {done!r}; {images} figure widgets; "
-              f"static-page hint shown: {hint_shown}")
+        print(
+            f"seed slider moved to {seed}; after Run: {done!r}; {images} figure widgets; "
+            f"static-page hint shown: {hint_shown}"
+        )
         ok = n_sliders > 0 and done.startswith("done") and images > 0 and not hint_shown
         print("OK" if ok else "FAILED")
         return 0 if ok else 1

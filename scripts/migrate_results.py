@@ -4,6 +4,7 @@ Its arrays stay exactly as they were; the fields nobody recorded then (imbacl an
 versions, commit, CPU, BLAS path, threads) read "unknown": no value is invented. A file that
 already has a version is left alone. Usage: python scripts/migrate_results.py [DIR]
 (default: results/)."""
+
 import json
 import sys
 from pathlib import Path
@@ -29,10 +30,14 @@ def migrate(path: Path) -> bool:
         arrays = {k: z[k] for k in z.files}
     kind = kind_of(set(arrays))
     unknown = {k: "unknown" for k in io.PROVENANCE_FIELDS}
-    np.savez_compressed(path, format=np.array(f"imbacl/{kind}"),
-                        format_version=np.array(io.FORMAT_VERSION),
-                        imbacl_version=np.array("unknown"),
-                        provenance=np.array(json.dumps(unknown, sort_keys=True)), **arrays)
+    np.savez_compressed(
+        path,
+        format=np.array(f"imbacl/{kind}"),
+        format_version=np.array(io.FORMAT_VERSION),
+        imbacl_version=np.array("unknown"),
+        provenance=np.array(json.dumps(unknown, sort_keys=True)),
+        **arrays,
+    )
     print(f"{path}: format 0 -> {io.FORMAT_VERSION} (imbacl/{kind}; provenance unknown)")
     return True
 

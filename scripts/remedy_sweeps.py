@@ -8,6 +8,7 @@ imbacl.remedies.cache_plan), run one after another from the repository root, so 
 chapter's printed commands and this script cannot disagree. Then the linear probes of the runs
 imbacl.remedies.to_probe selects are cached in imbacl.remedies.PROBE_FILE (two processes).
 """
+
 import argparse
 import os
 import shlex
@@ -39,7 +40,9 @@ def main():
             argv = [a for a in argv if a != "--save" and a != path] + ["--dry-run"]
         else:
             argv = argv + ["--progress"]
-        out = subprocess.run(argv, cwd=ROOT, stdout=subprocess.DEVNULL if not args.dry_run else None)
+        out = subprocess.run(
+            argv, cwd=ROOT, stdout=subprocess.DEVNULL if not args.dry_run else None
+        )
         if out.returncode:
             sys.exit(f"error: [{k}/{len(plan)}] exited with {out.returncode}: {cmd}")
         print(f"    {time.time() - start:.0f} s so far", flush=True)
@@ -47,14 +50,17 @@ def main():
     if args.dry_run or os.path.exists(probe_file):
         return
     from imbacl import io
+
     configs, P = [], []
     for path, *_ in plan:
         final = io.load_final(os.path.join(ROOT, path))
         for i in remedies.to_probe(final):
             configs.append(final.configs[i])
             P.append(final.P[i])
-    print(f"probing {len(configs)} runs ({remedies.PROBE_N} + {remedies.PROBE_N} sequences each)",
-          flush=True)
+    print(
+        f"probing {len(configs)} runs ({remedies.PROBE_N} + {remedies.PROBE_N} sequences each)",
+        flush=True,
+    )
     remedies.save_probes(probe_file, configs, remedies.probe_runs(configs, P, workers=2))
     print(f"    {time.time() - start:.0f} s so far; wrote {remedies.PROBE_FILE}", flush=True)
 

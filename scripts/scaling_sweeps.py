@@ -14,6 +14,7 @@ file for a size beyond the chapter's grid (eps fixed, d1 = 8d, every rho, 5 seed
 floors), which the chapter does not read; ``--device cuda`` trains each file as one batch on the
 GPU.
 """
+
 import argparse
 import os
 import sys
@@ -32,11 +33,22 @@ FLOOR_FILE = os.path.join(scaling.CACHE_DIR, "floors.npz")
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dry-run", action="store_true", help="list the files and their size only")
-    ap.add_argument("--only", action="append", default=None, metavar="NAME",
-                    help="train only this file (repeatable), even if it exists")
+    ap.add_argument(
+        "--only",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="train only this file (repeatable), even if it exists",
+    )
     ap.add_argument("--workers", type=int, default=2, help="processes (one thread each)")
-    ap.add_argument("--size", type=int, action="append", default=[], metavar="D",
-                    help=f"also a file at this d (not one of {scaling.DS}), e.g. 256")
+    ap.add_argument(
+        "--size",
+        type=int,
+        action="append",
+        default=[],
+        metavar="D",
+        help=f"also a file at this d (not one of {scaling.DS}), e.g. 256",
+    )
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda: one batch per file")
     args = ap.parse_args()
     bad = [d for d in args.size if d in scaling.DS or d < 2]
@@ -60,6 +72,7 @@ def main():
         print(f"{total} run-steps to train")
         return
     from tqdm import tqdm
+
     start = time.time()
     with tqdm(total=total, unit="run-step", desc="scaling sweeps", file=sys.stderr) as bar:
         for n, c in todo:
@@ -67,8 +80,11 @@ def main():
             cell = scaling.run_cell(n, c, workers=args.workers, device=args.device)
             scaling.save_cell(scaling.path(n), cell)
             bar.update(len(c) * c[0].steps)
-            tqdm.write(f"{n}: {len(c)} runs in {cell['seconds']:.0f} s "
-                       f"({time.time() - start:.0f} s so far)", file=sys.stderr)
+            tqdm.write(
+                f"{n}: {len(c)} runs in {cell['seconds']:.0f} s "
+                f"({time.time() - start:.0f} s so far)",
+                file=sys.stderr,
+            )
     if args.only is None and not args.size:
         save_floors()
     print(f"done in {time.time() - start:.0f} s", flush=True)
@@ -80,6 +96,7 @@ def save_floors():
     new cell adds only its own."""
     from concurrent.futures import ProcessPoolExecutor
     import multiprocessing as mp
+
     keys, configs = [], []
     for name, cell in scaling.cells():
         for c in cell:
@@ -90,20 +107,27 @@ def save_floors():
     have, seconds = {}, 0.0
     if os.path.exists(FLOOR_FILE):
         f = io.load_record(FLOOR_FILE)
-        have = {(str(n), scaling.ratio(c)): (c, float(v))
-                for n, c, v in zip(f["name"], f["configs"], f["floor"])}
+        have = {
+            (str(n), scaling.ratio(c)): (c, float(v))
+            for n, c, v in zip(f["name"], f["configs"], f["floor"])
+        }
         seconds = float(f["seconds"])
     todo = [k for k, c in zip(keys, configs) if k not in have or have[k][0] != c]
     if not todo:
         return
     start = time.time()
     with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as ex:
-        values = sweep.run_each(scaling.floors, [configs[keys.index(k)] for k in todo],
-                                executor=ex, max_batch=1)
+        values = sweep.run_each(
+            scaling.floors, [configs[keys.index(k)] for k in todo], executor=ex, max_batch=1
+        )
     have.update({k: (configs[keys.index(k)], float(v)) for k, v in zip(todo, values)})
-    io.save_record(FLOOR_FILE, configs, floor=np.asarray([have[k][1] for k in keys]),
-                   name=np.asarray([k[0] for k in keys]),
-                   seconds=np.asarray(seconds + time.time() - start))
+    io.save_record(
+        FLOOR_FILE,
+        configs,
+        floor=np.asarray([have[k][1] for k in keys]),
+        name=np.asarray([k[0] for k in keys]),
+        seconds=np.asarray(seconds + time.time() - start),
+    )
     print(f"loss floors: {len(todo)} new in {time.time() - start:.0f} s", flush=True)
 
 

@@ -1,5 +1,6 @@
 """Remove per-run notebook metadata (cell execution timestamps) from the given notebooks, in
 place; outputs are kept. tests/test_notebooks.py checks that none is committed."""
+
 import json
 import sys
 

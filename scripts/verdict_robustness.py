@@ -14,6 +14,7 @@ not touched. Prints one line per label that flips and a tally; exits 1 if any fl
 Usage: python scripts/verdict_robustness.py [--keep] [CHAPTER ...]
 (default chapters: 02b_regime 03_stage1 04_stage2 05_stage3 06_ratio 07_width
 08_regularisation 09_remedies)."""
+
 from __future__ import annotations
 
 import argparse
@@ -26,14 +27,23 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-D9 = ["02b_regime", "03_stage1", "04_stage2", "05_stage3", "06_ratio", "07_width",
-      "08_regularisation", "09_remedies"]
+D9 = [
+    "02b_regime",
+    "03_stage1",
+    "04_stage2",
+    "05_stage3",
+    "06_ratio",
+    "07_width",
+    "08_regularisation",
+    "09_remedies",
+]
 PERTURBED = {"MKL_CBWR": "COMPATIBLE", "IMBACL_THREADS": "1", "IMBACL_RECORD": "write"}
 
 
 def copy_book(dest: Path) -> None:
-    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
-                           check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     for f in files + [str(p.relative_to(ROOT)) for p in (ROOT / "results").rglob("*")]:
         src = ROOT / f
         if src.is_file():
@@ -62,10 +72,22 @@ def main() -> int:
         copy_book(tmp)
         for chapter in args.chapters:
             print(f"executing {chapter} with {PERTURBED}", flush=True)
-            subprocess.run(["jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace",
-                            "--ExecutePreprocessor.timeout=1800",
-                            str(tmp / "chapters" / f"{chapter}.ipynb")],
-                           cwd=tmp, env=env, check=True, capture_output=True)
+            subprocess.run(
+                [
+                    "jupyter",
+                    "nbconvert",
+                    "--to",
+                    "notebook",
+                    "--execute",
+                    "--inplace",
+                    "--ExecutePreprocessor.timeout=1800",
+                    str(tmp / "chapters" / f"{chapter}.ipynb"),
+                ],
+                cwd=tmp,
+                env=env,
+                check=True,
+                capture_output=True,
+            )
         flips, total = [], 0
         for chapter in args.chapters:
             before, after = labels(ROOT, chapter), labels(tmp, chapter)

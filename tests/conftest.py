@@ -1,6 +1,7 @@
 """What tests/test_book.py and tests/test_browser.py share: the book built from the committed
 notebooks, without executing them (nbval, in the same test run, re-executes every chapter and
 compares its outputs with the committed ones)."""
+
 import shutil
 import subprocess
 import sys
@@ -21,12 +22,25 @@ def build_committed_book(path_output: Path | None = None) -> subprocess.Complete
     into ``path_output/_build`` (default: the repository's own ``_build``)."""
     cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
     cfg.setdefault("execute", {})["execute_notebooks"] = "off"
-    config = ROOT / ".config_no_execution.yml"      # beside _config.yml: same relative paths
+    config = ROOT / ".config_no_execution.yml"  # beside _config.yml: same relative paths
     config.write_text(yaml.safe_dump(cfg, sort_keys=False))
     out = [] if path_output is None else ["--path-output", str(path_output)]
     try:
-        return subprocess.run([jupyter_book(), "build", str(ROOT), *out, "-W", "-n",
-                               "--keep-going", "--config", str(config)],
-                              capture_output=True, text=True, timeout=3600)
+        return subprocess.run(
+            [
+                jupyter_book(),
+                "build",
+                str(ROOT),
+                *out,
+                "-W",
+                "-n",
+                "--keep-going",
+                "--config",
+                str(config),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
     finally:
         config.unlink()

@@ -2,6 +2,7 @@
 of a public class; names without a leading underscore) annotates each argument and its return
 value. The package imports ``from __future__ import annotations``, so annotations cost nothing at
 run time; the API page leaves them out of its signatures (``autodoc_typehints: none``)."""
+
 import ast
 from pathlib import Path
 
@@ -28,12 +29,15 @@ def unannotated(tree) -> list:
             out.append(f"{owner}{fn.name}: {', '.join(missing)}")
 
     for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith(
+            "_"
+        ):
             check(node)
         elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
             for item in node.body:
-                if (isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
-                        and (not item.name.startswith("_") or item.name == "__init__")):
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and (
+                    not item.name.startswith("_") or item.name == "__init__"
+                ):
                     check(item, node.name + ".")
     return out
 
@@ -45,6 +49,8 @@ def test_public_api_is_annotated(path):
 
 
 def test_the_check_finds_a_missing_annotation():
-    tree = ast.parse("def f(a: int, b):\n    pass\nclass C:\n    def g(self) -> int:\n        pass\n"
-                     "    def h(self, x: int):\n        pass\n")
+    tree = ast.parse(
+        "def f(a: int, b):\n    pass\nclass C:\n    def g(self) -> int:\n        pass\n"
+        "    def h(self, x: int):\n        pass\n"
+    )
     assert unannotated(tree) == ["f: b, return", "C.h: return"]

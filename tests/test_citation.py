@@ -4,6 +4,7 @@ The schema is the format's own JSON schema (schemas/1.2.0/schema.json), taken fr
 cffconvert 2.0.0 wheel that scripts/test.sh downloads from the package index into tests/.cff/
 (not committed). Without it the test is skipped, except in CI (CI=true), where it fails.
 """
+
 import json
 import os
 from pathlib import Path
@@ -51,5 +52,6 @@ def test_citation_names_no_placeholder_repository_and_the_tested_paper():
     assert "repository-code" not in cff and "url" not in config.get("repository", {})
     assert "github.com/imbacl" not in (ROOT / "pyproject.toml").read_text()
     assert any("Training Dynamics of Contrastive Learning" in r["title"] for r in cff["references"])
-    import imbacl                      # the version's one source: imbacl/_version.py
+    import imbacl  # the version's one source: imbacl/_version.py
+
     assert cff["version"] == imbacl.__version__

@@ -1,5 +1,6 @@
 """Unit tests of the measurement, theory and plot functions used by the training-dynamics
 chapters (03_stage1, 04_stage2, 05_stage3)."""
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -12,7 +13,7 @@ from imbacl import fits, metrics, plots, theory
 
 def test_log_growth_rate_and_linear_fit():
     P0 = np.array([[1.0, -2.0, 0.5]])
-    P1 = np.array([[np.e ** 2, -2.0, 0.5 * np.e ** -1]])
+    P1 = np.array([[np.e**2, -2.0, 0.5 * np.e**-1]])
     assert np.allclose(metrics.log_growth_rate(P0, P1, 2), [[1.0, 0.0, -0.5]])
     x = np.array([0.0, 1.0, 2.0, 3.0, np.nan])
     fit = fits.linear_fit(x, 1.5 - 2.0 * x)
@@ -34,7 +35,7 @@ def test_perp_excess_counts_only_increases_of_non_features():
     P1[1] *= 5 / np.linalg.norm(P1[1])
     ex = metrics.perp_excess(P0, P1, 1)
     assert np.isclose(ex[0], (3.0 - 0.2) / 5.0)
-    assert ex[1] == 0.0                          # every non-feature component shrank
+    assert ex[1] == 0.0  # every non-feature component shrank
     # a large feature growth does not count
     assert metrics.perp_excess(P0[:1], np.array([[100.0, 0.5, -0.2]]), 1)[0] == 0.0
 
@@ -50,6 +51,7 @@ def test_lucky_at_init_threshold_scales_with_frequency_ratio():
     e = theory.lucky_init_expected(30, 9, [1.0, 2.0, 3.0])
     assert e[0] > e[1] > e[2] > 0
     from math import erfc, log, sqrt
+
     assert np.isclose(e[0], 30 * erfc(sqrt(log(9))))
     assert e[1] < theory.lucky_bound(30, 9, 0.5) * 2 and e[1] > theory.lucky_bound(30, 9, 0.5) / 20
 
@@ -64,10 +66,14 @@ def test_C_z_from_slope_inverts_stage1_factor():
 
 def _figure1_P():
     # d = 3 (2 majority, 1 minority), d1 = 4; four neurons.
-    return np.array([[3.0, 0.1, 0.1, 0.1],     # pure majority 0
-                     [0.1, 2.0, 0.0, 0.1],     # pure majority 1
-                     [1.0, 0.0, 1.0, 0.0],     # mixed majority/minority (cos2 0.5 each)
-                     [0.1, 0.0, 0.0, 3.0]])    # noise neuron
+    return np.array(
+        [
+            [3.0, 0.1, 0.1, 0.1],  # pure majority 0
+            [0.1, 2.0, 0.0, 0.1],  # pure majority 1
+            [1.0, 0.0, 1.0, 0.0],  # mixed majority/minority (cos2 0.5 each)
+            [0.1, 0.0, 0.0, 3.0],
+        ]
+    )  # noise neuron
 
 
 def test_figure1_claims():
@@ -75,7 +81,7 @@ def test_figure1_claims():
     cl = metrics.figure1_claims(P, 3, 2)
     c = metrics.cos2(P, 3)
     assert np.isclose(cl["maj_over_min"], c[:, :2].mean() / c[:, 2].mean())
-    assert np.isclose(cl["tied_to_majority"], 3 / 4)     # neuron 3: majority ties the minority
+    assert np.isclose(cl["tied_to_majority"], 3 / 4)  # neuron 3: majority ties the minority
     assert cl["majority_covered_share"] == 1.0 and cl["minority_covered_share"] == 0.0
     both = metrics.figure1_claims(np.stack([P, P[[3, 3, 3, 3]]]), 3, 2)
     assert both["tied_to_majority"].tolist() == [0.75, 0.0]
@@ -83,7 +89,7 @@ def test_figure1_claims():
 
 
 def test_alpha_ratio():
-    P = _figure1_P()                                     # N_2 = {0, 2}: minority alpha 1.0
+    P = _figure1_P()  # N_2 = {0, 2}: minority alpha 1.0
     # majority alphas in N_i: 3.0 (neuron 0), 2.0 (neuron 1), 1.0 (neuron 2) -> mean 2.0
     assert np.isclose(metrics.alpha_ratio(P, 3, 2), 1.0 / 2.0)
     no_min = P[:2]
@@ -93,7 +99,7 @@ def test_alpha_ratio():
 
 
 def test_race_chance():
-    P = _figure1_P()[:3]                                 # dominant features 0, 1, 0
+    P = _figure1_P()[:3]  # dominant features 0, 1, 0
     assert np.isclose(metrics.race_chance([0, 1, 0], P, 3), (2 * 2 + 1 * 1) / 9)
     assert np.isclose(metrics.race_chance([2, 2, 2], P, 3), 0.0)
     assert metrics.race_accuracy([0, 1, 0], P, 3) == 1.0
@@ -104,7 +110,7 @@ def test_race_advantage_and_init_race_predict():
     steps = np.arange(4)
     P0 = np.array([[1.0, 2.0, 3.0], [0.5, 3.0, 4.0]])
     g = np.array([1.0, 0.0, -1.0])
-    P = np.stack([P0 * np.exp(g * t) for t in steps])[None]      # (1, S, m, d1)
+    P = np.stack([P0 * np.exp(g * t) for t in steps])[None]  # (1, S, m, d1)
     assert np.allclose(metrics.race_advantage(P[0, 0], P[0, 2], 2), [2.0, 0.0])
     assert metrics.init_race_predict(steps, P, 2, None).tolist() == [[1, 1]]
     assert metrics.init_race_predict(steps, P, 2, "majority", n_majority=1).tolist() == [[0, 0]]
@@ -135,8 +141,8 @@ def test_growth_curves_draws_three_groups_and_T1():
     assert np.allclose(solid[0].get_ydata(), 0.3 * steps)
     assert np.allclose(solid[2].get_ydata(), -0.2 * steps)
     assert sum(l.get_linestyle() == ":" for l in ax.lines) == 2
-    fig2 = plots.growth_curves(steps, P[0], 3, 2)         # a single run works too
-    assert len(fig2.axes[0].lines) == 4                   # three groups + zero line
+    fig2 = plots.growth_curves(steps, P[0], 3, 2)  # a single run works too
+    assert len(fig2.axes[0].lines) == 4  # three groups + zero line
 
 
 def test_rate_vs_eps_lucky_alignment_alpha_plots():
@@ -151,4 +157,5 @@ def test_rate_vs_eps_lucky_alignment_alpha_plots():
     assert np.allclose(ax.lines[0].get_ydata(), c)
     assert ax.lines[0].get_color() == plots.MAJ and ax.lines[2].get_color() == plots.MIN
     import matplotlib.pyplot as plt
+
     plt.close("all")

@@ -1,4 +1,6 @@
-"""Unit tests of the imbalance helpers (chapters 6-8): metrics, fits, sweep caching, CLI --save, plots."""
+"""Unit tests of the imbalance helpers (chapters 6-8): metrics, fits, sweep caching, CLI --save,
+plots."""
+
 import json
 
 import matplotlib
@@ -12,19 +14,19 @@ from imbacl import cli, fits, io, metrics, plots, preset, sweep, theory, train  
 
 def _P():
     # 3 neurons, d = 3 features, d1 = 5: pure on 0; mixed on 1 (strong) and 2 (weak); mostly noise.
-    return np.array([[3.0, 0.1, 0.0, 0.1, 0.0],
-                     [0.0, 2.0, 0.5, 0.0, 0.1],
-                     [0.1, 0.1, 0.0, 2.0, 1.0]])
+    return np.array(
+        [[3.0, 0.1, 0.0, 0.1, 0.0], [0.0, 2.0, 0.5, 0.0, 0.1], [0.1, 0.1, 0.0, 2.0, 1.0]]
+    )
 
 
 # -- metrics ------------------------------------------------------------------------------------
 def test_mean_set_size_counts_feature_neurons_only():
     P = _P()
-    assert metrics.mean_set_size(P, 3) == 1.0                     # neuron 3 has phi < 0.5
+    assert metrics.mean_set_size(P, 3) == 1.0  # neuron 3 has phi < 0.5
     P2 = P.copy()
-    P2[1, 2] = 1.9                                                # now |N_2| = 2
+    P2[1, 2] = 1.9  # now |N_2| = 2
     assert np.isclose(metrics.mean_set_size(P2, 3), 1.5)
-    assert np.isnan(metrics.mean_set_size(P[2:], 3))              # no feature neuron
+    assert np.isnan(metrics.mean_set_size(P[2:], 3))  # no feature neuron
     assert metrics.mean_set_size(np.stack([P, P2]), 3).shape == (2,)
 
 
@@ -59,7 +61,7 @@ def test_learned_feature_norms_growth_rate():
     assert np.allclose(metrics.feature_norms(P)[0], np.sqrt(9 + 0.01))
     steps = np.array([0, 10, 20, 40])
     rate = np.array([0.05, 0.0, -0.02, 0.01, 0.0])
-    P_t = np.exp(steps[:, None, None] * rate) * np.ones((4, 2, 5))   # (S, m, d1)
+    P_t = np.exp(steps[:, None, None] * rate) * np.ones((4, 2, 5))  # (S, m, d1)
     assert np.allclose(metrics.growth_rate(steps, P_t, t_max=20), rate)
     assert np.allclose(metrics.growth_rate(steps, np.stack([P_t, P_t]), 40), [rate, rate])
     with pytest.raises(ValueError, match="t_max"):
@@ -89,7 +91,7 @@ def test_imbalance_summary_on_a_built_example():
     assert s["cov_maj"] == 0.5 and s["cov_min"] == 0.5 and s["learned_min"] == 0.5
     assert np.isclose(s["set_size"], 1.25) and np.isclose(s["set_size_scaled"], 1.25)
     assert s["sep_maj"] > 0 and s["sep_min_worst"] <= s["sep_min"] and 0 < s["noise_energy"] < 0.01
-    empty = metrics.imbalance_summary(P, 4, 4)                  # no minority class
+    empty = metrics.imbalance_summary(P, 4, 4)  # no minority class
     assert np.isnan(empty["pure_min"]) and "set_size_scaled" not in empty
 
 
@@ -98,7 +100,9 @@ def test_stage1_C_z_inverts_the_stage1_factor():
     eps = np.array([0.01, 0.03, 0.1])
     rate = np.log(theory.stage1_factor(eps, lr=0.5, lam=0.01, d=9, C_z=7.0))
     f = fits.stage1_C_z(rate, eps, lr=0.5, lam=0.01, d=9)
-    assert np.isclose(f["C_z"], 7.0) and np.isclose(f["C_z_free"], 7.0) and abs(f["intercept"]) < 1e-9
+    assert (
+        np.isclose(f["C_z"], 7.0) and np.isclose(f["C_z_free"], 7.0) and abs(f["intercept"]) < 1e-9
+    )
 
 
 # -- sweep arrangement and caching ---------------------------------------------------------------
@@ -136,6 +140,7 @@ def test_results_files_name_their_format_and_refuse_others(tmp_path):
     the file; a file from before versions were recorded is refused by name
     (scripts/migrate_results.py gives it one)."""
     import imbacl
+
     pts = sweep.grid(preset("smoke", steps=5), seeds=1, lam=[0.0])
     res = sweep.run(pts, record_at=[0, 5])
     path = tmp_path / "s.npz"
@@ -145,31 +150,56 @@ def test_results_files_name_their_format_and_refuse_others(tmp_path):
         assert str(z["imbacl_version"]) == imbacl.__version__
         arrays = dict(z)
     io.save_history(res.histories[0], tmp_path / "h.npz")
-    with pytest.raises(imbacl.ResultsFileError, match="h.npz: holds 'imbacl/history', not 'imbacl/final'"):
+    with pytest.raises(
+        imbacl.ResultsFileError, match="h.npz: holds 'imbacl/history', not 'imbacl/final'"
+    ):
         io.load_final(tmp_path / "h.npz")
     np.savez(tmp_path / "new.npz", **dict(arrays, format_version=np.array(io.FORMAT_VERSION + 1)))
     with pytest.raises(imbacl.ResultsFileError, match="new.npz: format version .* is newer"):
         io.load_final(tmp_path / "new.npz")
     (tmp_path / "cut.npz").write_bytes(path.read_bytes()[:200])
     np.savez(tmp_path / "other.npz", x=np.zeros(3))
-    for name, what in (("cut.npz", "not a readable|damaged"), ("other.npz", "missing index"),
-                       ("none.npz", "no such file")):
+    for name, what in (
+        ("cut.npz", "not a readable|damaged"),
+        ("other.npz", "missing index"),
+        ("none.npz", "no such file"),
+    ):
         with pytest.raises(imbacl.ResultsFileError, match=f"{name}: .*({what})"):
             io.load_final(tmp_path / name)
     with pytest.raises(imbacl.ResultsFileError, match="cannot write"):
         io.save_final(res, tmp_path / "no" / "dir" / "x.npz", pts)
-    legacy = tmp_path / "legacy.npz"           # a file from before versions were recorded
-    np.savez(legacy, **{k: v for k, v in arrays.items()
-                        if k not in ("format", "format_version", "imbacl_version", "provenance")})
+    legacy = tmp_path / "legacy.npz"  # a file from before versions were recorded
+    np.savez(
+        legacy,
+        **{
+            k: v
+            for k, v in arrays.items()
+            if k not in ("format", "format_version", "imbacl_version", "provenance")
+        },
+    )
     assert io.file_version(legacy) == 0
-    with pytest.raises(imbacl.ResultsFileError, match="legacy.npz: written before .*migrate_results"):
+    with pytest.raises(
+        imbacl.ResultsFileError, match="legacy.npz: written before .*migrate_results"
+    ):
         io.load_final(legacy)
 
 
 def test_cli_sweep_save(tmp_path, capsys):
     path = tmp_path / "cli.npz"
-    argv = ["sweep", "--preset", "smoke", "--set", "steps=15", "--grid", "lam=0,0.01",
-            "--seeds", "2", "--json", "--save", str(path)]
+    argv = [
+        "sweep",
+        "--preset",
+        "smoke",
+        "--set",
+        "steps=15",
+        "--grid",
+        "lam=0,0.01",
+        "--seeds",
+        "2",
+        "--json",
+        "--save",
+        str(path),
+    ]
     assert cli.main(argv) == 0
     runs = json.loads(capsys.readouterr().out)["runs"]
     back = io.load_final(path)
@@ -177,34 +207,61 @@ def test_cli_sweep_save(tmp_path, capsys):
     alone = train(back.configs[3])
     assert np.allclose(back.P[3], alone.P[0, -1], rtol=1e-6)
     assert runs[3]["cos2"] == np.round(metrics.cos2(alone.P[0, -1], 6), 6).tolist()
-    assert cli.main(["sweep", "--preset", "smoke", "--set", "steps=5", "--save",
-                     str(tmp_path / "no" / "such" / "dir.npz")]) == 2
+    assert (
+        cli.main(
+            [
+                "sweep",
+                "--preset",
+                "smoke",
+                "--set",
+                "steps=5",
+                "--save",
+                str(tmp_path / "no" / "such" / "dir.npz"),
+            ]
+        )
+        == 2
+    )
     assert "Traceback" not in capsys.readouterr().err
 
 
 # -- plots --------------------------------------------------------------------------------------
 def test_imbalance_plots_return_figures():
     import matplotlib.pyplot as plt
+
     x = np.array([0.2, 0.5, 1.0])
     vals = np.array([[1, 2], [2, 3], [3, 4]], dtype=float)
-    fig = plots.sweep_panels(x, [{"ylabel": "a", "curves": {"maj": vals, "min": vals + 1},
-                                  "lines": {"theory": (x, x)}, "hline": 0, "logy": True},
-                                 {"ylabel": "b", "curves": {"x": vals}}], ncols=3)
+    fig = plots.sweep_panels(
+        x,
+        [
+            {
+                "ylabel": "a",
+                "curves": {"maj": vals, "min": vals + 1},
+                "lines": {"theory": (x, x)},
+                "hline": 0,
+                "logy": True,
+            },
+            {"ylabel": "b", "curves": {"x": vals}},
+        ],
+        ncols=3,
+    )
     assert len([a for a in fig.axes if a.get_visible()]) == 2
     assert fig.axes[0].get_yscale() == "log" and len(fig.axes[0].get_legend().texts) == 3
-    fig2 = plots.fit_plot(x, x ** 2, curves={"fit": (x, x ** 2)}, yerr=0.1 * x, logy=True)
+    fig2 = plots.fit_plot(x, x**2, curves={"fit": (x, x**2)}, yerr=0.1 * x, logy=True)
     assert fig2.axes[0].get_yscale() == "log"
     fig3 = plots.fit_plot({"a": x, "b": x}, {"a": x, "b": 2 * x}, yerr=None)
     assert len(fig3.axes[0].get_legend().texts) == 2
     Z = np.arange(6.0).reshape(2, 3) / 6
-    fig4 = plots.grid_map([0, 0.01, 0.1], [0.01, 0.03], Z, curves={"b": ([0.005, 0.2], [0.01, 0.03])})
+    fig4 = plots.grid_map(
+        [0, 0.01, 0.1], [0.01, 0.03], Z, curves={"b": ([0.005, 0.2], [0.01, 0.03])}
+    )
     line = fig4.axes[0].lines[0]
     assert np.allclose(line.get_xdata()[0], 0.5) and np.isnan(line.get_xdata()[1])
     assert len(fig4.axes[0].texts) == 6
     P = np.abs(np.random.default_rng(0).normal(size=(2, 13, 20)))
     fig5 = plots.heatmap_row(list(P), 9, 5, ["a", "b"])
-    assert [a.get_title() for a in fig5.axes[:4:2]] == ["a", "b"] or \
-        {"a", "b"} <= {a.get_title() for a in fig5.axes}
+    assert [a.get_title() for a in fig5.axes[:4:2]] == ["a", "b"] or {"a", "b"} <= {
+        a.get_title() for a in fig5.axes
+    }
     plt.close("all")
 
 
@@ -215,12 +272,14 @@ def test_mask_offset_and_offset_threshold():
     off = theory.mask_offset(freqs, 36)
     assert np.isclose(theory.lam_threshold_offset(off, 9, off, C_z=3.0), 0.0)
     assert theory.lam_threshold_offset(0.01, 9, off) < 0 < theory.lam_threshold_offset(0.03, 9, off)
-    assert np.isclose(theory.lam_threshold_offset(0.05, 9, 0.0, 2.0), theory.lam_threshold(0.05, 9, 2.0))
+    assert np.isclose(
+        theory.lam_threshold_offset(0.05, 9, 0.0, 2.0), theory.lam_threshold(0.05, 9, 2.0)
+    )
 
 
 def test_scale_to_d_and_cli_command():
     base = preset("figure1")
-    assert theory.scale_to_d(base, 9) == base                     # the reference point is unchanged
+    assert theory.scale_to_d(base, 9) == base  # the reference point is unchanged
     c = theory.scale_to_d(base, 16)
     assert (c.d, c.d1, c.m, c.n_majority) == (16, 64, 73, 9)
     assert c.steps > base.steps and c.lam < base.lam and c.eps_max == base.eps_max
@@ -240,10 +299,13 @@ def test_scale_to_d_and_cli_command():
 
 def test_sweep_table_renders_mean_and_sd():
     from imbacl import report
-    t = report.sweep_table("rho", [0.1, 1.0], {"a": [[1.0, 3.0], [2.0, np.nan]], "b": [[0, 0], [1, 1]]})
+
+    t = report.sweep_table(
+        "rho", [0.1, 1.0], {"a": [[1.0, 3.0], [2.0, np.nan]], "b": [[0, 0], [1, 1]]}
+    )
     md = t._repr_markdown_()
     assert md.splitlines()[0] == "| rho | a | b |" and "| 0.1 | 2.00 ± 1.41 | 0.00 ± 0.00 |" in md
-    assert "2.00 ± 0.00" in repr(t).splitlines()[2]          # the NaN seed is ignored
+    assert "2.00 ± 0.00" in repr(t).splitlines()[2]  # the NaN seed is ignored
     with pytest.raises(ValueError, match="shape"):
         report.sweep_table("rho", [0.1], {"a": [1.0, 2.0]})
 
@@ -257,7 +319,13 @@ def test_stage1_C_z_recovers_offset_model():
     rate = np.log(1 - 0.5 * lam + 0.5 * 3.0 * (eps - 0.8 * offset) * theory._loglog(9) / 9)
     f = fits.stage1_C_z(rate, eps, lr=0.5, lam=lam, d=9, offset=offset)
     assert np.isclose(f["C_z_offset"], 3.0) and np.isclose(f["k"], 0.8) and f["rms_offset"] < 1e-9
-    assert f["rms"] > 0.01 and f["n"] == 60                     # the origin line cannot fit it
-    g = fits.stage1_C_z(np.log(theory.stage1_factor(eps, 0.5, lam, 9, C_z=2.0)), eps, lr=0.5,
-                        lam=lam, d=9, offset=offset)
+    assert f["rms"] > 0.01 and f["n"] == 60  # the origin line cannot fit it
+    g = fits.stage1_C_z(
+        np.log(theory.stage1_factor(eps, 0.5, lam, 9, C_z=2.0)),
+        eps,
+        lr=0.5,
+        lam=lam,
+        d=9,
+        offset=offset,
+    )
     assert np.isclose(g["C_z"], 2.0) and g["rms"] < 1e-9 and abs(g["k"]) < 1e-6

@@ -1,5 +1,6 @@
 """The package's import graph has no cycle: every ``from .x import`` and ``import imbacl.x``,
 at module level, inside functions and under TYPE_CHECKING alike, read with ``ast``."""
+
 import ast
 from pathlib import Path
 
@@ -18,7 +19,7 @@ def imports_of(path: Path) -> set:
             name = parts[0] if node.level == 1 else (parts[1] if len(parts) > 1 else "")
             if name:
                 deps.add(name)
-            else:                                  # from . import x, y  /  from imbacl import x
+            else:  # from . import x, y  /  from imbacl import x
                 deps |= {a.name for a in node.names if a.name in MODULES} or {"__init__"}
         elif isinstance(node, ast.Import):
             deps |= {a.name.split(".")[1] for a in node.names if a.name.startswith("imbacl.")}
@@ -37,7 +38,7 @@ def find_cycle(g: dict):
         stack.append(v)
         for w in sorted(g.get(v, ())):
             if state.get(w) == "open":
-                return stack[stack.index(w):] + [w]
+                return stack[stack.index(w) :] + [w]
             if w not in state:
                 found = visit(w)
                 if found:
@@ -56,7 +57,7 @@ def find_cycle(g: dict):
 
 def test_the_import_graph_has_no_cycle():
     g = graph()
-    assert len(g) >= 20 and "train" in g["sweep"] and "history" in g["io"]   # the graph is read
+    assert len(g) >= 20 and "train" in g["sweep"] and "history" in g["io"]  # the graph is read
     assert find_cycle(g) is None, " -> ".join(find_cycle(g))
 
 

@@ -1,10 +1,11 @@
 """Helpers of chapters 8 and 9 (issue 17): intervals over seeds for the lambda boundary and the
 Stage-1 fits, weights from cached projections, remedy arms from cached sweeps."""
+
 import numpy as np
 import pytest
 
 import imbacl
-from imbacl import fits, probe, sweep, theory
+from imbacl import fits, probe, theory
 
 
 def test_bootstrap_seeds_interval_contains_value_and_flags_unresolved():
@@ -20,7 +21,7 @@ def test_bootstrap_seeds_interval_contains_value_and_flags_unresolved():
 
 def test_crossing_estimate_recovers_a_known_boundary():
     x = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
-    y = np.stack([np.clip(2.5 - x + 0.05 * s, 0, 1) for s in range(-2, 3)])   # crosses 0.5 at 2
+    y = np.stack([np.clip(2.5 - x + 0.05 * s, 0, 1) for s in range(-2, 3)])  # crosses 0.5 at 2
     e = fits.crossing_estimate(x, y, 0.5)
     assert abs(e.value - 2.0) < 1e-9 and 1.8 < e.lo <= 2.0 <= e.hi < 2.2
 
@@ -28,9 +29,9 @@ def test_crossing_estimate_recovers_a_known_boundary():
 def test_lam_threshold_estimate_fits_a_line_through_an_offset():
     eps = np.array([0.02, 0.03, 0.04, 0.05, 0.06, 0.07])
     lam = np.linspace(0, 0.05, 11)
-    true = 0.5 * (eps - 0.01)                                         # affine, eps0 = 0.01
-    share = np.clip(0.5 + (true[None, :] - lam[:, None]) / 0.02, 0, 1)   # (lam, eps), 1/2 at true
-    y = np.stack([share] * 5)                                         # identical seeds
+    true = 0.5 * (eps - 0.01)  # affine, eps0 = 0.01
+    share = np.clip(0.5 + (true[None, :] - lam[:, None]) / 0.02, 0, 1)  # (lam, eps), 1/2 at true
+    y = np.stack([share] * 5)  # identical seeds
     e = fits.lam_threshold_estimate(eps, lam, y, 0.5, 9, "eps0")
     assert abs(e.value - 0.01) < 1e-9 and e.lo == e.hi == pytest.approx(e.value)
     with pytest.raises(ValueError):
@@ -59,12 +60,11 @@ def test_weights_from_projections_and_probe_final_match_the_trained_weights():
 
 def test_share_at_boundary():
     x = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
-    a = np.stack([np.clip(2.5 - x, 0, 1)] * 4)                          # crosses 1/2 at 2
-    b = np.stack([np.clip(3.5 - x, 0, 1)] * 4)                          # crosses 1/2 at 3
-    y = np.stack([a.T, b.T], axis=1)                                    # (x, eps, seeds)
+    a = np.stack([np.clip(2.5 - x, 0, 1)] * 4)  # crosses 1/2 at 2
+    b = np.stack([np.clip(3.5 - x, 0, 1)] * 4)  # crosses 1/2 at 3
+    y = np.stack([a.T, b.T], axis=1)  # (x, eps, seeds)
     above = fits.share_at_boundary(x, y, [2.0 + 1e-9, 3.0 + 1e-9], "above")
     below = fits.share_at_boundary(x, y, [2.0 - 1e-9, 3.0 - 1e-9], "below")
     assert above.shape == (4,) and np.allclose(above, 0.0) and np.allclose(below, 1.0)
     with pytest.raises(ValueError):
         fits.share_at_boundary(x, y, [np.nan, 9.0])
-

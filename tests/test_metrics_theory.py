@@ -5,15 +5,15 @@ from imbacl import metrics, theory
 
 def _P():
     # 3 neurons, d = 3 features, d1 = 5: pure on 0; mixed on 1 and 2; mostly noise.
-    return np.array([[3.0, 0.1, 0.0, 0.1, 0.0],
-                     [0.0, 2.0, 1.9, 0.0, 0.1],
-                     [0.1, 0.1, 0.0, 2.0, 2.0]])
+    return np.array(
+        [[3.0, 0.1, 0.0, 0.1, 0.0], [0.0, 2.0, 1.9, 0.0, 0.1], [0.1, 0.1, 0.0, 2.0, 2.0]]
+    )
 
 
 def test_cos2_energy_sets_purity():
     P = _P()
     c = metrics.cos2(P, 3)
-    assert np.allclose(c.sum(-1) + (P[:, 3:] ** 2).sum(-1) / (P ** 2).sum(-1), 1)
+    assert np.allclose(c.sum(-1) + (P[:, 3:] ** 2).sum(-1) / (P**2).sum(-1), 1)
     phi = metrics.feature_energy(P, 3)
     assert phi[0] > 0.99 and phi[2] < 0.01
     N = metrics.feature_sets(P, 3, kappa=0.5)
@@ -34,7 +34,10 @@ def test_decomposition_partitions_coefficients():
 
 def test_first_crossing_and_init_race():
     steps = np.array([0, 10, 100])
-    assert metrics.first_crossing(steps, np.array([[0.1, 0.6, 0.9], [0, 0, 0]]), 0.5).tolist() == [10, np.inf]
+    assert metrics.first_crossing(steps, np.array([[0.1, 0.6, 0.9], [0, 0, 0]]), 0.5).tolist() == [
+        10,
+        np.inf,
+    ]
     P0 = np.array([[0.5, 1.0, 0.0], [0.9, 0.1, 0.0]])
     assert metrics.init_race(P0, 2).tolist() == [1, 0]
     assert metrics.init_race(P0, 2, log_advantage=[1.0, 0.0]).tolist() == [0, 0]
@@ -60,6 +63,7 @@ def test_theory_formulas():
 
 def test_report_formatting():
     from imbacl import report
+
     assert report.fmt([1.0, 2.0, 3.0]) == "2.00 ± 1.00 (n=3)"
     assert report.fmt([1.0, np.nan, 3.0], digits=1) == "2.0 ± 1.4 (n=2)"
     assert report.fmt([1, 2, 3, 4, 5], spread="iqr", digits=0) == "3 [2, 4] (n=5)"
@@ -67,12 +71,14 @@ def test_report_formatting():
 
 def test_minority_covered_needs_a_pure_neuron_on_every_minority_feature():
     from imbacl import metrics
+
     d, d1 = 3, 5
     P = np.zeros((3, d1))
-    P[0, 0] = P[1, 1] = 1.0                              # pure neurons on features 0 and 1
-    P[2, 2], P[2, 3] = 0.3, 1.0                          # feature 2 only weakly, under noise
-    assert metrics.minority_covered(P, d, n_majority=2) == False   # noqa: E712
-    assert metrics.minority_covered(P, d, n_majority=1) == False   # noqa: E712
+    P[0, 0] = P[1, 1] = 1.0  # pure neurons on features 0 and 1
+    P[2, 2], P[2, 3] = 0.3, 1.0  # feature 2 only weakly, under noise
+    assert metrics.minority_covered(P, d, n_majority=2) == False  # noqa: E712
+    assert metrics.minority_covered(P, d, n_majority=1) == False  # noqa: E712
     P[2, 3] = 0.0
     assert metrics.minority_covered(P, d, n_majority=1) and metrics.minority_covered(
-        np.stack([P, P]), d, n_majority=1).tolist() == [True, True]
+        np.stack([P, P]), d, n_majority=1
+    ).tolist() == [True, True]

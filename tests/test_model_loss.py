@@ -1,6 +1,5 @@
 import math
 
-import numpy as np
 import pytest
 import torch
 
@@ -17,11 +16,11 @@ def test_brelu_values_and_symmetry():
 
 
 def test_identity_attention_on_a_hand_case():
-    X = torch.tensor([[[1.0, 0.0], [0.0, 2.0]]])                 # one sequence, L=2, d1=2
+    X = torch.tensor([[[1.0, 0.0], [0.0, 2.0]]])  # one sequence, L=2, d1=2
     A = model.attention(X)
     s = 1 / math.sqrt(2)
-    w0 = torch.softmax(torch.tensor([1.0 * s, 0.0]), 0)          # scores of token 1
-    w1 = torch.softmax(torch.tensor([0.0, 4.0 * s]), 0)          # scores of token 2
+    w0 = torch.softmax(torch.tensor([1.0 * s, 0.0]), 0)  # scores of token 1
+    w1 = torch.softmax(torch.tensor([0.0, 4.0 * s]), 0)  # scores of token 2
     expected = torch.stack([w0[0] * X[0, 0] + w0[1] * X[0, 1], w1[0] * X[0, 0] + w1[1] * X[0, 1]])
     assert torch.allclose(A[0], expected, atol=1e-6)
     assert torch.equal(model.attention(X, "none"), X)
@@ -94,6 +93,6 @@ def test_brelu_is_bitwise_its_definition():
     g = torch.Generator().manual_seed(1)
     s = torch.randn(4, 50, 7, generator=g)
     b = torch.rand(4, 1, 7, generator=g)
-    s[0, 0] = b[0, 0]                         # exactly at the edges of the dead zone
+    s[0, 0] = b[0, 0]  # exactly at the edges of the dead zone
     s[0, 1] = -b[0, 0]
-    assert torch.equal(model.brelu(s, b), torch.relu(s - b) - torch.relu(-s - b))   # the definition
+    assert torch.equal(model.brelu(s, b), torch.relu(s - b) - torch.relu(-s - b))  # the definition

@@ -1,5 +1,6 @@
 """report.unresolved (a fit from too few points: not testable) and report.bootstrap_threshold
 (chapter 7's width m* with a bootstrap interval over seeds, censored at the grid's top)."""
+
 import numpy as np
 
 from imbacl import report
@@ -18,18 +19,18 @@ def test_unresolved_is_never_decided():
 
 def test_bootstrap_threshold_reads_the_share_of_seeds():
     covered = np.zeros((8, 5))
-    covered[:, 2:] = 1                      # every seed covered from m = 16 on
+    covered[:, 2:] = 1  # every seed covered from m = 16 on
     e = report.bootstrap_threshold(covered, WIDTHS)
     assert (e.value, e.lo, e.hi, e.n) == (16.0, 16.0, 16.0, 8)
-    covered[:3, 2] = 0                      # 5 of 8 seeds at m = 16: below 80%
+    covered[:3, 2] = 0  # 5 of 8 seeds at m = 16: below 80%
     e = report.bootstrap_threshold(covered, WIDTHS)
     assert e.value == 32.0 and e.lo <= 16.0 and e.hi == 32.0
-    assert report.bootstrap_threshold(covered, WIDTHS) == e        # seeded
+    assert report.bootstrap_threshold(covered, WIDTHS) == e  # seeded
 
 
 def test_a_censored_threshold_is_infinite_and_only_fails_a_bound_below_the_grid():
     covered = np.zeros((8, 5))
-    covered[:5, -1] = 1                     # 5 of 8 seeds even at the top width
+    covered[:5, -1] = 1  # 5 of 8 seeds even at the top width
     e = report.bootstrap_threshold(covered, WIDTHS)
     assert e.value == np.inf and e.hi == np.inf and e.lo == 64.0
     assert Below(e, 1000.0).label() == UNTESTABLE

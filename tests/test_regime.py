@@ -1,5 +1,6 @@
 """The theory's own regime: the ``theory`` preset, where every feature grows in Stage 1, and the
 loss floor of ideal pure-feature encoders (``imbacl.theory.loss_floor``)."""
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +13,7 @@ from imbacl.theory import loss_floor
 
 SEEDS = range(8)
 RECORD = [0, 50, 100]
-GROWTH_50, GROWTH_100 = 1.03, 1.1     # the premise: every feature grows by these factors
+GROWTH_50, GROWTH_100 = 1.03, 1.1  # the premise: every feature grows by these factors
 
 
 def stage1_medians(name):
@@ -21,8 +22,9 @@ def stage1_medians(name):
     c = preset(name, steps=100)
     h = train([c.replace(seed=s) for s in SEEDS], record_at=RECORD, threads=1)
     assert h.steps.tolist() == RECORD
-    g50, g100 = (np.median(metrics.growth(h.P[:, 0], h.P[:, k])[..., :c.d], axis=-2)
-                 for k in (1, 2))
+    g50, g100 = (
+        np.median(metrics.growth(h.P[:, 0], h.P[:, k])[..., : c.d], axis=-2) for k in (1, 2)
+    )
     return c, g50, g100
 
 
@@ -58,8 +60,10 @@ def test_every_feature_grows_in_stage1_at_theory(theory_run):
     assert np.all(g50 > GROWTH_50), g50.min(-1)
     assert np.all(g100 > GROWTH_100), g100.min(-1)
     nm = c.n_majority
-    assert np.all(g100[:, :nm].min(-1) > g100[:, nm:].max(-1)), (g100[:, :nm].min(-1),
-                                                                 g100[:, nm:].max(-1))
+    assert np.all(g100[:, :nm].min(-1) > g100[:, nm:].max(-1)), (
+        g100[:, :nm].min(-1),
+        g100[:, nm:].max(-1),
+    )
     assert premise_holds(c, g50, g100).all()
 
 
@@ -86,7 +90,7 @@ def test_loss_floor_figure1(floor_figure1):
     assert 3.3 <= r["floor"] <= 3.8, r
     assert 0 < r["stderr"] < 0.01 and 0.01 < r["alpha"] < 100
     small = loss_floor(preset("figure1"), n_samples=8192)
-    assert loss_floor(preset("figure1"), n_samples=8192) == small     # deterministic
+    assert loss_floor(preset("figure1"), n_samples=8192) == small  # deterministic
 
 
 def test_loss_floor_matches_trainer_loss(floor_figure1):
@@ -96,10 +100,12 @@ def test_loss_floor_matches_trainer_loss(floor_figure1):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        s = sample_config(c, n_b * K, seed_offset=1)          # another data stream
-        A1, A2 = (attention(s[v], c.attention).reshape(n_b, K, c.seq_len, c.d1)
-                  for v in ("view1", "view2"))
-        W = r["alpha"] * s["M"][:, np.arange(c.m) % c.d].T[None]   # (1, m, d1)
+        s = sample_config(c, n_b * K, seed_offset=1)  # another data stream
+        A1, A2 = (
+            attention(s[v], c.attention).reshape(n_b, K, c.seq_len, c.d1)
+            for v in ("view1", "view2")
+        )
+        W = r["alpha"] * s["M"][:, np.arange(c.m) % c.d].T[None]  # (1, m, d1)
         assert W.shape == (1, c.m, c.d1)
         Wb = W.expand(n_b, -1, -1).contiguous()
         b = bias(Wb, c.sigma, c.d, c.bias_scale)
@@ -107,7 +113,7 @@ def test_loss_floor_matches_trainer_loss(floor_figure1):
     finally:
         torch.set_num_threads(threads)
     loss = loss.double().numpy()
-    se = np.hypot(r["stderr"], loss.std(ddof=1) / np.sqrt(n_b))   # both sides sampled
+    se = np.hypot(r["stderr"], loss.std(ddof=1) / np.sqrt(n_b))  # both sides sampled
     assert abs(loss.mean() - r["floor"]) < 3 * se, (loss.mean(), r["floor"], se)
 
 

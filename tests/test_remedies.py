@@ -1,4 +1,5 @@
 """Remedies (chapter 9): pruning, re-weighting, re-sampling; and the linear probe."""
+
 import math
 import os
 
@@ -17,9 +18,13 @@ def _inputs(seed=0, R=2, K=6, L=3, d1=8, m=5):
 
 
 def test_remedy_fields_are_validated():
-    for field, value, needle in [("prune_frac", 1.0, "[0, 1)"), ("prune_frac", -0.1, "[0, 1)"),
-                                 ("reweight", "inverse", "none, known, focal"),
-                                 ("resample", 0.5, "[1"), ("reweight_gamma", -1.0, "[0")]:
+    for field, value, needle in [
+        ("prune_frac", 1.0, "[0, 1)"),
+        ("prune_frac", -0.1, "[0, 1)"),
+        ("reweight", "inverse", "none, known, focal"),
+        ("resample", 0.5, "[1"),
+        ("reweight_gamma", -1.0, "[0"),
+    ]:
         with pytest.raises(ValueError, match=field) as err:
             preset("smoke", **{field: value})
         assert needle in str(err.value)
@@ -40,8 +45,8 @@ def test_pruned_neurons_still_get_gradient_and_weight_decay():
     assert (keep == 0).sum() == 4
     _, g = loss.loss_and_grad(W, A1, A2, b, tau, lam, keep=keep)
     pruned = keep == 0
-    grad_loss = g - lam.reshape(-1, 1, 1) * W                 # what the InfoNCE part contributes
-    assert grad_loss[pruned].abs().sum() > 0                  # still updated by the loss ...
+    grad_loss = g - lam.reshape(-1, 1, 1) * W  # what the InfoNCE part contributes
+    assert grad_loss[pruned].abs().sum() > 0  # still updated by the loss ...
     # ... and the loss value ignores them: same loss if their weights are changed
     W2 = W.clone()
     W2[pruned] *= 0.5
@@ -94,8 +99,8 @@ def test_resampling_hits_its_target_share():
     s = stream.DataStream([c], M)
     s._pos = stream.CHUNK_STEPS
     has = []
-    for _ in range(8):                                      # 8 chunks of 16 steps x 64 sequences
-        s._draw_chunk                                  # noqa: B018 (drawn inside next)
+    for _ in range(8):  # 8 chunks of 16 steps x 64 sequences
+        s._draw_chunk  # noqa: B018 (drawn inside next)
         gen = s.gens[0]
         u, _, _ = s._resampled(0, gen, (stream.CHUNK_STEPS, c.batch, c.seq_len), 1)
         mino = c.minority
@@ -123,12 +128,12 @@ def test_probe_finds_a_planted_separable_feature():
     c = preset("smoke")
     M = data.dictionary(c.d1, stream.generator(c.seed, "dictionary")).numpy()
     W = np.zeros((c.m, c.d1), dtype=np.float32)
-    W[0] = 3 * M[:, 0]                    # neuron 1 reads feature 1 exactly, neuron 2 feature 4
+    W[0] = 3 * M[:, 0]  # neuron 1 reads feature 1 exactly, neuron 2 feature 4
     W[1] = 3 * M[:, 3]
     # the other neurons stay 0 (a random neuron would carry a random mix of every feature)
     acc = probe.probe_config(c, W, n_train=2000, n_test=2000)
     assert acc[0] > 0.9 and acc[3] > 0.9
-    assert np.nanmean(acc[[1, 2, 4, 5]]) < 0.6         # features no neuron reads: near chance 1/3
+    assert np.nanmean(acc[[1, 2, 4, 5]]) < 0.6  # features no neuron reads: near chance 1/3
 
 
 def test_probe_does_not_depend_on_the_cpus_blas_kernels():
@@ -137,12 +142,22 @@ def test_probe_does_not_depend_on_the_cpus_blas_kernels():
     default tolerance they were not, and a committed chapter output moved by 0.01."""
     import subprocess
     import sys
-    code = ("import imbacl, numpy as np; c = imbacl.preset('figure1', tau=10.0, eps_min=0.03, seed=1);"
-            "h = imbacl.train(c, n_snapshots=2);"
-            "print(imbacl.probe.probe_config(c, h.W[0], n_train=2000, n_test=2000).tobytes().hex())")
-    out = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          env={**os.environ, "OPENBLAS_CORETYPE": core}).stdout.strip()
-           for core in ("Haswell", "Sandybridge")]
+
+    code = (
+        "import imbacl, numpy as np; c = imbacl.preset('figure1', tau=10.0, eps_min=0.03, seed=1);"
+        "h = imbacl.train(c, n_snapshots=2);"
+        "print(imbacl.probe.probe_config(c, h.W[0], n_train=2000, n_test=2000).tobytes().hex())"
+    )
+    out = [
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "OPENBLAS_CORETYPE": core},
+        ).stdout.strip()
+        for core in ("Haswell", "Sandybridge")
+    ]
     assert out[0] == out[1]
 
 
@@ -152,7 +167,7 @@ def _ste_autograd(A1, A2, W, b, tau, lam, keep):
     neuron's term f1_i f2_i of the similarity is multiplied by keep_i in the forward pass only."""
     Wg = W.clone().requires_grad_(True)
     f1, f2 = model.encode(A1, Wg, b), model.encode(A2, Wg, b).detach()
-    term = f1[:, :, None, :] * f2[:, None, :, :]                        # (R, K, K, m)
+    term = f1[:, :, None, :] * f2[:, None, :, :]  # (R, K, K, m)
     k = keep[:, None, None, :]
     logits = (term * k + (term - term.detach()) * (1 - k)).sum(-1) / tau.reshape(-1, 1, 1)
     ell = torch.logsumexp(logits, -1) - torch.diagonal(logits, dim1=1, dim2=2)
@@ -176,14 +191,14 @@ def test_blocked_gradient_leaves_a_pruned_neuron_only_weight_decay():
     _, g_st = loss.loss_and_grad(W, A1, A2, b, tau, lam, keep=keep)
     pruned, kept = keep == 0, keep == 1
     wd = lam.reshape(-1, 1, 1) * W
-    assert torch.equal(g[pruned], wd[pruned])                          # exactly the decay term
-    assert torch.allclose(g[kept], g_st[kept], rtol=1e-12, atol=0)     # the others: unchanged
+    assert torch.equal(g[pruned], wd[pruned])  # exactly the decay term
+    assert torch.allclose(g[kept], g_st[kept], rtol=1e-12, atol=0)  # the others: unchanged
 
 
 def test_blocked_training_step_is_exactly_the_weight_decay_step_for_pruned_neurons():
     c = preset("smoke", steps=1, prune_frac=0.5, prune_grad="blocked", lam=0.05)
     h = train(c, record_at=[0, 1])
-    W0, W1 = (h.P[0, s] @ h.M[0].T for s in (0, 1))                 # back from P = W M
+    W0, W1 = (h.P[0, s] @ h.M[0].T for s in (0, 1))  # back from P = W M
     pruned = np.argsort(np.linalg.norm(W0, axis=-1))[: int(c.prune_frac * c.m)]
     kept = np.setdiff1d(np.arange(c.m), pruned)
     assert np.allclose(W1[pruned], (1 - c.lr * c.lam) * W0[pruned], rtol=1e-5, atol=1e-9)
@@ -193,8 +208,11 @@ def test_blocked_training_step_is_exactly_the_weight_decay_step_for_pruned_neuro
 def test_prune_frac_zero_is_plain_training_bit_for_bit():
     base = preset("smoke", steps=50)
     plain = train(base)
-    for over in (dict(prune_grad="blocked"), dict(prune_grad="blocked", prune_start=20),
-                 dict(prune_start=30)):
+    for over in (
+        dict(prune_grad="blocked"),
+        dict(prune_grad="blocked", prune_start=20),
+        dict(prune_start=30),
+    ):
         assert np.array_equal(train(base.replace(**over)).P, plain.P), over
 
 
@@ -203,8 +221,8 @@ def test_prune_start_delays_the_mask():
     plain, late = train(base.replace(prune_frac=0.0)), train(base.replace(prune_start=20))
     early = train(base)
     s = list(plain.steps).index(20)
-    assert np.array_equal(late.P[:, : s + 1], plain.P[:, : s + 1])      # unpruned up to step 20
-    assert not np.array_equal(late.P[:, -1], plain.P[:, -1])            # pruned from then on
+    assert np.array_equal(late.P[:, : s + 1], plain.P[:, : s + 1])  # unpruned up to step 20
+    assert not np.array_equal(late.P[:, -1], plain.P[:, -1])  # pruned from then on
     assert not np.array_equal(late.P[:, -1], early.P[:, -1])
     # runs with different starts batch together and each is as if alone
     both = train([base.replace(prune_start=20), base.replace(prune_start=0, seed=1)])
@@ -212,8 +230,11 @@ def test_prune_start_delays_the_mask():
 
 
 def test_prune_grad_and_start_are_validated():
-    for field, value, needle in [("prune_grad", "none", "straight_through, blocked"),
-                                 ("prune_start", -1, ">= 0"), ("prune_start", 301, "<= 300")]:
+    for field, value, needle in [
+        ("prune_grad", "none", "straight_through, blocked"),
+        ("prune_start", -1, ">= 0"),
+        ("prune_start", 301, "<= 300"),
+    ]:
         with pytest.raises(ValueError, match=field) as err:
             preset("smoke", **{field: value})
         assert needle in str(err.value)

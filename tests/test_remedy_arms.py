@@ -1,4 +1,5 @@
 """imbacl.remedies: regimes, kept neurons, the pruning measures and paired arms (chapter 9)."""
+
 import numpy as np
 import pytest
 import torch
@@ -20,11 +21,11 @@ def test_kept_neurons_match_the_training_mask():
 
 
 def test_pruning_measures_count_kept_aligned_and_lucky_neurons():
-    c = preset("smoke", m=4, d=3, d1=6, n_majority=1)         # minority features 1, 2
+    c = preset("smoke", m=4, d=3, d1=6, n_majority=1)  # minority features 1, 2
     P0 = initial_projections(c)
     P = np.zeros((4, 6))
-    P[0, 1] = 5.0                    # aligned with feature 1, largest norm
-    P[1, 2] = 0.1                    # aligned with feature 2, smallest norm: pruned at 0.25
+    P[0, 1] = 5.0  # aligned with feature 1, largest norm
+    P[1, 2] = 0.1  # aligned with feature 2, smallest norm: pruned at 0.25
     P[2, 0] = P[3, 0] = 1.0
     full = remedies.pruning_measures(c, P)
     pruned = remedies.pruning_measures(c.replace(prune_frac=0.25), P)
@@ -52,7 +53,7 @@ def test_paired_arm_pairs_each_treated_run_with_its_baseline_seed():
     assert t.get("prune_frac", arm="prune 0.5 blocked").tolist() == [0.5, 0.5]
     g = remedies.gains(t, "aligned_min", ["prune 0.5 blocked"])
     assert g.shape == (1, 2) and np.isfinite(g).all()
-    same = remedies.gains(t, "pure_min", ["baseline"])       # the baseline against itself
+    same = remedies.gains(t, "pure_min", ["baseline"])  # the baseline against itself
     assert np.array_equal(same, [[0, 0]])
 
 
@@ -60,20 +61,24 @@ def test_arm_names():
     c = preset("theory")
     assert remedies.arm_name(c) == "baseline"
     assert remedies.arm_name(c.replace(prune_frac=0.3, prune_start=100)) == "prune 0.3 ST from 100"
-    assert remedies.arm_name(c.replace(reweight="known", resample=4.0)) == "reweight known, resample x4"
+    assert (
+        remedies.arm_name(c.replace(reweight="known", resample=4.0))
+        == "reweight known, resample x4"
+    )
     assert remedies.arm_name(c.replace(tau=2.0)) == "tau 2"
 
 
 def test_probe_cache_round_trip_and_selection(tmp_path):
     from imbacl.sweep import FinalSweep
+
     c = preset("smoke", eps_max=0.1, eps_min=0.03)
     cfgs = [c, c.replace(prune_frac=0.3), c.replace(prune_frac=0.6), c.replace(eps_min=0.05)]
     final = FinalSweep(cfgs, [{}] * 4, [c.steps] * 4, [np.zeros((c.m, c.d1))] * 4)
-    assert remedies.to_probe(final) == [0, 1]                  # rho 0.3: baseline, prune 0.3 ST
+    assert remedies.to_probe(final) == [0, 1]  # rho 0.3: baseline, prune 0.3 ST
     acc = np.arange(2 * c.d, dtype=float).reshape(2, c.d) / 20
     remedies.save_probes(tmp_path / "p.npz", cfgs[:2], acc)
     probes = remedies.load_probes(tmp_path / "p.npz")
     assert np.array_equal(probes[cfgs[1]], acc[1])
     t = remedies.arm_table(final, probes=probes)
-    assert t.column("probe_maj")[0] == acc[0, :c.n_majority].mean()
+    assert t.column("probe_maj")[0] == acc[0, : c.n_majority].mean()
     assert np.isnan(t.column("probe_min")[2])

@@ -1,13 +1,30 @@
 """imbacl.report: estimates with bootstrap intervals, the rules that turn a measurement into one
 of the five labels, and verdict tables whose labels cannot be typed."""
+
 import dataclasses
 
 import numpy as np
 import pytest
 
 from imbacl import fits, report
-from imbacl.report import (CANNOT_FAIL, FAILS, HOLDS, LABELS, REGIME, UNTESTABLE, Above, Below,
-                           Bound, CannotFail, Differs, Estimate, Floor, Regimes, Verdict, Within)
+from imbacl.report import (
+    CANNOT_FAIL,
+    FAILS,
+    HOLDS,
+    LABELS,
+    REGIME,
+    UNTESTABLE,
+    Above,
+    Below,
+    Bound,
+    CannotFail,
+    Differs,
+    Estimate,
+    Floor,
+    Regimes,
+    Verdict,
+    Within,
+)
 
 
 def est(value, lo, hi, n=8):
@@ -15,8 +32,13 @@ def est(value, lo, hi, n=8):
 
 
 def test_exactly_five_labels():
-    assert LABELS == ("holds", "holds only in a regime", "does not hold", "cannot fail here",
-                      "not testable at this size")
+    assert LABELS == (
+        "holds",
+        "holds only in a regime",
+        "does not hold",
+        "cannot fail here",
+        "not testable at this size",
+    )
 
 
 def test_bootstrap_interval_covers_the_mean_and_shrinks_with_seeds():
@@ -35,7 +57,7 @@ def test_bootstrap_interval_covers_the_mean_and_shrinks_with_seeds():
 
 def test_paired_difference_uses_the_pairing():
     rng = np.random.default_rng(2)
-    base = rng.normal(0, 10, 16)                  # large between-seed spread, shared by both arms
+    base = rng.normal(0, 10, 16)  # large between-seed spread, shared by both arms
     diff = report.paired(base + 1.0 + rng.normal(0, 0.1, 16), base)
     assert 0.9 < diff.lo < diff.value < diff.hi < 1.1
     unpaired = report.bootstrap(base + 1.0)
@@ -60,25 +82,28 @@ def test_estimate_refuses_a_value_outside_its_interval():
     assert "1.5 [1, 2] (n=8)" == str(est(1.5, 1.0, 2.0))
 
 
-@pytest.mark.parametrize("rule, label", [
-    (Above(est(1.2, 1.1, 1.3), 1.0), HOLDS),
-    (Above(est(0.8, 0.7, 0.9), 1.0), FAILS),
-    (Above(est(1.0, 0.9, 1.1), 1.0), UNTESTABLE),
-    (Below(est(0.8, 0.7, 0.9), 1.0), HOLDS),
-    (Below(est(1.2, 1.1, 1.3), 1.0), FAILS),
-    (Below(est(1.0, 0.9, 1.1), 1.0), UNTESTABLE),
-    (Within(est(1.0, 0.9, 1.1), 0.5, 2.0), HOLDS),
-    (Within(est(3.0, 2.5, 3.5), 0.5, 2.0), FAILS),
-    (Within(est(2.0, 1.5, 2.5), 0.5, 2.0), UNTESTABLE),
-    (Floor(est(3.6, 3.5, 3.7), 0.1, floor=3.47), UNTESTABLE),
-    (Floor(est(0.05, 0.04, 0.06), 0.1, floor=0.01), HOLDS),
-    (Floor(est(0.5, 0.4, 0.6), 0.1, floor=0.01), FAILS),
-    (CannotFail("the update rule itself"), CANNOT_FAIL),
-    (Differs(est(-3.0, -4.0, -2.0), 1.0), HOLDS),
-    (Differs(est(2.0, 1.0, 3.0), 1.0), HOLDS),
-    (Differs(est(0.1, -0.5, 0.5), 1.0), FAILS),
-    (Differs(est(0.5, -0.5, 1.5), 1.0), UNTESTABLE),
-])
+@pytest.mark.parametrize(
+    "rule, label",
+    [
+        (Above(est(1.2, 1.1, 1.3), 1.0), HOLDS),
+        (Above(est(0.8, 0.7, 0.9), 1.0), FAILS),
+        (Above(est(1.0, 0.9, 1.1), 1.0), UNTESTABLE),
+        (Below(est(0.8, 0.7, 0.9), 1.0), HOLDS),
+        (Below(est(1.2, 1.1, 1.3), 1.0), FAILS),
+        (Below(est(1.0, 0.9, 1.1), 1.0), UNTESTABLE),
+        (Within(est(1.0, 0.9, 1.1), 0.5, 2.0), HOLDS),
+        (Within(est(3.0, 2.5, 3.5), 0.5, 2.0), FAILS),
+        (Within(est(2.0, 1.5, 2.5), 0.5, 2.0), UNTESTABLE),
+        (Floor(est(3.6, 3.5, 3.7), 0.1, floor=3.47), UNTESTABLE),
+        (Floor(est(0.05, 0.04, 0.06), 0.1, floor=0.01), HOLDS),
+        (Floor(est(0.5, 0.4, 0.6), 0.1, floor=0.01), FAILS),
+        (CannotFail("the update rule itself"), CANNOT_FAIL),
+        (Differs(est(-3.0, -4.0, -2.0), 1.0), HOLDS),
+        (Differs(est(2.0, 1.0, 3.0), 1.0), HOLDS),
+        (Differs(est(0.1, -0.5, 0.5), 1.0), FAILS),
+        (Differs(est(0.5, -0.5, 1.5), 1.0), UNTESTABLE),
+    ],
+)
 def test_rules(rule, label):
     assert rule.label() == label
     assert isinstance(rule.text(), str) and rule.text()
@@ -108,8 +133,11 @@ def test_bound_fits_its_constant_on_the_declared_subset_only():
 
 
 def test_regimes_combine():
-    yes, no, unsure = Above(est(2, 1.5, 2.5), 1), Above(est(0, -.5, .5), 1), \
-        Above(est(1, 0.5, 1.5), 1)
+    yes, no, unsure = (
+        Above(est(2, 1.5, 2.5), 1),
+        Above(est(0, -0.5, 0.5), 1),
+        Above(est(1, 0.5, 1.5), 1),
+    )
     assert Regimes((("theory", yes), ("figure1", yes))).label() == HOLDS
     assert Regimes((("theory", yes), ("figure1", no))).label() == REGIME
     assert Regimes((("theory", no), ("figure1", no))).label() == FAILS
@@ -135,11 +163,22 @@ def test_a_label_cannot_be_typed():
 
 
 def test_verdict_table_prints_the_computed_labels_and_a_regime_column():
-    t = report.verdict_table([
-        Verdict("a|b", "eq. (4)", Above(est(2, 1.5, 2.5), 1), "theory", "sec-a", "note"),
-        Verdict("c", "Thm 3.3", Regimes((("theory", Above(est(2, 1.5, 2.5), 1)),
-                                         ("figure1", Above(est(0, -.5, .5), 1)))), "both"),
-    ])
+    t = report.verdict_table(
+        [
+            Verdict("a|b", "eq. (4)", Above(est(2, 1.5, 2.5), 1), "theory", "sec-a", "note"),
+            Verdict(
+                "c",
+                "Thm 3.3",
+                Regimes(
+                    (
+                        ("theory", Above(est(2, 1.5, 2.5), 1)),
+                        ("figure1", Above(est(0, -0.5, 0.5), 1)),
+                    )
+                ),
+                "both",
+            ),
+        ]
+    )
     md = t._repr_markdown_()
     head = md.splitlines()[0]
     assert "| regime |" in head and "verdict" in head
@@ -153,8 +192,9 @@ def test_verdict_table_prints_the_computed_labels_and_a_regime_column():
 def test_glue_stores_plain_python_values(monkeypatch):
     seen = {}
     import myst_nb
+
     monkeypatch.setattr(myst_nb, "glue", lambda name, v, display: seen.update({name: (v, display)}))
-    assert report.glue("x", np.float64(0.123456), 3) is None     # nothing shown in the cell
+    assert report.glue("x", np.float64(0.123456), 3) is None  # nothing shown in the cell
     assert seen["x"] == (0.123, False) and type(seen["x"][0]) is float
     report.glue("n", np.int64(7))
     report.glue("s", "0.05")
@@ -165,9 +205,13 @@ def test_glue_stores_plain_python_values(monkeypatch):
 
 def test_a_saved_verdict_table_reads_back_as_the_printed_text(tmp_path):
     import json
-    rows = [report.Verdict("x grows", "Thm 1", report.Above(report.point(2.0, 5), 1.0), "theory",
-                           "sec-a", "a note"),
-            report.Verdict("y | z", "ours", report.CannotFail("by construction"), "figure1")]
+
+    rows = [
+        report.Verdict(
+            "x grows", "Thm 1", report.Above(report.point(2.0, 5), 1.0), "theory", "sec-a", "a note"
+        ),
+        report.Verdict("y | z", "ours", report.CannotFail("by construction"), "figure1"),
+    ]
     t = report.verdict_table(rows, save=tmp_path / "verdicts" / "07_width.json")
     data = json.loads((tmp_path / "verdicts" / "07_width.json").read_text())
     assert data["chapter"] == "07_width" and len(data["rows"]) == 2
@@ -177,9 +221,17 @@ def test_a_saved_verdict_table_reads_back_as_the_printed_text(tmp_path):
 
 def test_enough_says_untestable_when_too_few_exist():
     e = report.point(0.8, 16)
-    assert report.Enough(report.Above(e, 0.5), have=0, need=10, what="lucky neurons").label() == UNTESTABLE
-    assert report.Enough(report.Above(e, 0.5), have=12, need=10, what="lucky neurons").label() == HOLDS
-    assert "0 lucky neurons (the test needs 10)" in report.Enough(report.Above(e, 0.5), 0, 10, "lucky neurons").text()
+    assert (
+        report.Enough(report.Above(e, 0.5), have=0, need=10, what="lucky neurons").label()
+        == UNTESTABLE
+    )
+    assert (
+        report.Enough(report.Above(e, 0.5), have=12, need=10, what="lucky neurons").label() == HOLDS
+    )
+    assert (
+        "0 lucky neurons (the test needs 10)"
+        in report.Enough(report.Above(e, 0.5), 0, 10, "lucky neurons").text()
+    )
 
 
 def test_a_lower_bound_fitted_to_zero_cannot_fail():

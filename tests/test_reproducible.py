@@ -1,6 +1,7 @@
 """The same book on any machine: records with provenance, checks of retrained runs that hold
 on any CPU (and fail against another seed), measurement records, committed notebooks whose
 checked outputs cannot depend on the machine, and the install and CLI edges."""
+
 import json
 import re
 import subprocess
@@ -40,14 +41,22 @@ def test_migration_keeps_the_arrays_and_says_unknown(tmp_path):
     pts = sweep.grid(preset("smoke", steps=3), seeds=2, lam=[0.0])
     io.save_final(sweep.run(pts, record_at=[0, 3]), tmp_path / "f.npz", pts)
     with np.load(tmp_path / "f.npz") as z:
-        arrays = {k: z[k] for k in z.files
-                  if k not in ("format", "format_version", "imbacl_version", "provenance")}
+        arrays = {
+            k: z[k]
+            for k in z.files
+            if k not in ("format", "format_version", "imbacl_version", "provenance")
+        }
     old = tmp_path / "old.npz"
     np.savez(old, **arrays)
     with pytest.raises(imbacl.ResultsFileError, match="old.npz: written before"):
         io.load_final(old)
-    out = subprocess.run([sys.executable, "scripts/migrate_results.py", str(tmp_path)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "scripts/migrate_results.py", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0 and "1 file(s) migrated" in out.stdout, out.stderr
     back = io.load_final(old)
     assert np.array_equal(np.stack(back.P), np.stack(io.load_final(tmp_path / "f.npz").P))
@@ -63,8 +72,9 @@ def test_retrained_run_passes_and_another_seed_fails():
     c = next(c for c in cached.configs if c.seed == 0 and c.eps_min == 0.03)
     other = next(k for k, x in enumerate(cached.configs) if x == c.replace(seed=1))
     again = imbacl.train(c, record_at=[0, c.steps]).P[0, -1]
-    text = io.check_retrained(again, cached.P[cached.configs.index(c)], "seed 0",
-                              ROOT / "results" / "ratio_theory.npz")
+    text = io.check_retrained(
+        again, cached.P[cached.configs.index(c)], "seed 0", ROOT / "results" / "ratio_theory.npz"
+    )
     assert f"within {io.REPRO_TOL:g}" in text and "seed 0" in text
     assert io.retrain_distance(again, cached.P[other]) > 4 * io.REPRO_TOL
     with pytest.raises(imbacl.ReproductionError, match="seed 1 as seed 0: .* beyond the tolerance"):
@@ -93,7 +103,7 @@ def test_measurements_return_the_record_within_the_tolerance(tmp_path, monkeypat
     rec = io.Measurements(path)
     assert not rec.write
     got = rec.keep("x", np.array([1.0 + 1e-4, 2.0, np.inf]))
-    assert np.array_equal(got, [1.0, 2.0, np.inf])                  # the record, not the live value
+    assert np.array_equal(got, [1.0, 2.0, np.inf])  # the record, not the live value
     assert rec.keep("n", 7) == 7
     with pytest.raises(imbacl.ReproductionError, match="m.npz:x: computed here, lies"):
         rec.keep("x", np.array([2.0, 2.0, np.inf]))
@@ -108,6 +118,7 @@ def test_measurements_return_the_record_within_the_tolerance(tmp_path, monkeypat
 
 def test_thread_count_setting(monkeypatch):
     from imbacl.train import DEFAULT_THREADS, default_threads
+
     monkeypatch.delenv("IMBACL_THREADS", raising=False)
     assert default_threads() == DEFAULT_THREADS
     monkeypatch.setenv("IMBACL_THREADS", "3")
@@ -127,8 +138,15 @@ IGNORED = {
     ("05_stage3.ipynb", 'name="stages_figure1"'): "an animation (JPEG frames)",
     ("08_regularisation.ipynb", 'name="decay_above_boundary"'): "an animation of live runs",
 }
-CHECKED_WORDS = ("glue", "verdict_table", "check_retrained", ".keep(", "print(", "assert",
-                 "display(")
+CHECKED_WORDS = (
+    "glue",
+    "verdict_table",
+    "check_retrained",
+    ".keep(",
+    "print(",
+    "assert",
+    "display(",
+)
 
 
 def _code_cells(path):
@@ -172,29 +190,41 @@ def test_no_check_prints_false(path):
 def test_install_names_the_cpu_index():
     req = (ROOT / "requirements.txt").read_text().splitlines()
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in req
-    assert req.index("--extra-index-url https://download.pytorch.org/whl/cpu") < \
-        next(k for k, line in enumerate(req) if line.startswith("torch=="))
+    assert req.index("--extra-index-url https://download.pytorch.org/whl/cpu") < next(
+        k for k, line in enumerate(req) if line.startswith("torch==")
+    )
     assert "-r ../requirements.txt" in (ROOT / ".binder" / "requirements.txt").read_text()
     assert 'requires-python = ">=3.11"' in (ROOT / "pyproject.toml").read_text()
 
 
 def test_setup_refuses_an_old_python(tmp_path):
     fake = tmp_path / "python3.10"
-    fake.write_text("#!/bin/sh\n"
-                    "case \"$*\" in *version_info*) exit 1;; *) echo 3.10.13;; esac\n")
+    fake.write_text('#!/bin/sh\ncase "$*" in *version_info*) exit 1;; *) echo 3.10.13;; esac\n')
     fake.chmod(0o755)
-    out = subprocess.run(["bash", "scripts/setup.sh"], cwd=ROOT, capture_output=True, text=True,
-                         env={"PYTHON": str(fake), "PATH": "/usr/bin:/bin"}, timeout=60)
+    out = subprocess.run(
+        ["bash", "scripts/setup.sh"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"PYTHON": str(fake), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
     assert out.returncode != 0 and out.stdout == ""
     assert out.stderr.strip().splitlines() == [
         f"setup.sh: Python 3.11 or newer is needed; {fake} is 3.10.13 "
-        "(choose one: PYTHON=python3.11)"]
+        "(choose one: PYTHON=python3.11)"
+    ]
 
 
 # -- command line ---------------------------------------------------------------------------------
 def _cli(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "imbacl", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "imbacl", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_cli_version_help_and_json_versions():
@@ -206,9 +236,15 @@ def test_cli_version_help_and_json_versions():
     assert json.loads(out.stdout)["versions"] == cli.versions()
 
 
-@pytest.mark.parametrize("save,why", [(".", "is a folder"), ("out.txt", "must end in .npz"),
-                                      ("/proc/imbacl.npz", "cannot create a file in /proc"),
-                                      ("no/such/dir/x.npz", "does not exist")])
+@pytest.mark.parametrize(
+    "save,why",
+    [
+        (".", "is a folder"),
+        ("out.txt", "must end in .npz"),
+        ("/proc/imbacl.npz", "cannot create a file in /proc"),
+        ("no/such/dir/x.npz", "does not exist"),
+    ],
+)
 def test_cli_save_refuses_bad_paths_before_training(save, why, tmp_path):
     out = _cli("sweep", "--preset", "smoke", "--set", "steps=2", "--save", save, cwd=tmp_path)
     assert out.returncode == 2 and out.stdout == ""

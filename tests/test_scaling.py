@@ -1,7 +1,7 @@
 """Scaling in d: the parameters as functions of d, the compact per-run record, the caches in
 results/scaling/, and the trend rule of the scaling chapter."""
+
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -54,10 +54,10 @@ def test_snapshots_cover_stage1_and_the_stage_ends(d, kind):
     s = scaling.record_steps(c)
     assert len(s) <= scaling.MAX_SNAPSHOTS and s[0] == 0 and s[-1] == c.steps
     assert np.all(np.diff(s) > 0)
-    assert (s <= scaling.growth_window(c)).sum() >= 4          # the rate fit has >= 4 points
-    assert (s <= scaling.growth_window(c, T1_hat=1.0)).sum() >= 4   # however early Stage 1 ends
+    assert (s <= scaling.growth_window(c)).sum() >= 4  # the rate fit has >= 4 points
+    assert (s <= scaling.growth_window(c, T1_hat=1.0)).sum() >= 4  # however early Stage 1 ends
     T1, T2 = scaling.predicted_ends(c)
-    assert ((s >= 0.5 * T1) & (s <= 3 * T2)).sum() >= 8        # the stage ends are resolved
+    assert ((s >= 0.5 * T1) & (s <= 3 * T2)).sum() >= 8  # the stage ends are resolved
 
 
 def _small(seed=0, d=8):
@@ -65,9 +65,9 @@ def _small(seed=0, d=8):
 
 
 def test_stage3_states_are_read_at_the_end_of_the_final_window():
-    assert scaling.window_step(scaling.config(16, 0.3)) == math.floor(16 ** 1.99 / 0.5) == 497
+    assert scaling.window_step(scaling.config(16, 0.3)) == math.floor(16**1.99 / 0.5) == 497
     c64 = scaling.config(64, 0.3)
-    assert scaling.window_step(c64) == c64.steps < 64 ** 1.99 / 0.5       # the run ends first
+    assert scaling.window_step(c64) == c64.steps < 64**1.99 / 0.5  # the run ends first
     for c in (scaling.config(16, 0.3), c64):
         assert scaling.window_step(c) in scaling.record_steps(c)
 
@@ -89,7 +89,9 @@ def test_record_keeps_every_feature_side_measure_exactly():
     w = list(h.steps).index(scaling.window_step(cfgs[0]))
     assert h.steps[w] == 125 < h.steps[-1]
     np.testing.assert_array_equal(rec["P_window"], scaling.compact(h.P[1, w].astype(np.float64), 8))
-    np.testing.assert_array_equal(rec["sep_window"], metrics.noise_separation(h.P[1, w].astype(np.float64), 8))
+    np.testing.assert_array_equal(
+        rec["sep_window"], metrics.noise_separation(h.P[1, w].astype(np.float64), 8)
+    )
 
 
 def test_records_do_not_depend_on_the_batch():
@@ -102,10 +104,14 @@ def test_records_do_not_depend_on_the_batch():
 
 def test_a_saved_cell_reads_back_identically(tmp_path):
     cfgs = [_small(0), _small(1)]
-    cell = {"configs": cfgs, "records": scaling.train_records(cfgs), "seconds": 1.5,
-            "command": scaling.command("eps_c8_d8")}
+    cell = {
+        "configs": cfgs,
+        "records": scaling.train_records(cfgs),
+        "seconds": 1.5,
+        "command": scaling.command("eps_c8_d8"),
+    }
     scaling.save_cell(tmp_path / "x.npz", cell)
-    assert "P_window" not in io.load_record(tmp_path / "x.npz")      # = P: the window outlasts the run
+    assert "P_window" not in io.load_record(tmp_path / "x.npz")  # = P: the window outlasts the run
     back = scaling.load_cell(tmp_path / "x.npz")
     assert back["configs"] == cfgs and str(back["command"]) == cell["command"]
     for k, v in cell["records"][1].items():
@@ -133,7 +139,7 @@ def test_trend_recovers_an_exact_slope_and_its_interval_shrinks_to_it():
     groups = [np.full(4 if k < 5 else 3, 2 * math.log(x) + 1) for k, x in enumerate(d)]
     e = report.trend(d, groups)
     assert (e.value, e.lo, e.hi, e.n) == pytest.approx((2.0, 2.0, 2.0, 6))
-    e = report.trend(d, [np.full(3, x ** -0.5) for x in d], transform=np.log)
+    e = report.trend(d, [np.full(3, x**-0.5) for x in d], transform=np.log)
     assert e.value == pytest.approx(-0.5)
 
 
@@ -141,7 +147,7 @@ def test_trend_interval_covers_a_noisy_slope_and_needs_five_sizes():
     rng = np.random.default_rng(1)
     d = [8, 12, 16, 24, 32, 64]
     hits, widths = 0, []
-    for _ in range(40):                       # a 95% interval: covers the true slope most times
+    for _ in range(40):  # a 95% interval: covers the true slope most times
         e = report.trend(d, [0.3 * math.log(x) + rng.normal(0, 0.05, size=8) for x in d])
         hits += e.lo <= 0.3 <= e.hi
         widths.append(e.hi - e.lo)
@@ -156,18 +162,22 @@ def test_trend_labels_follow_the_theorems_side():
     up = report.Estimate(0.4, 0.2, 0.6, 6)
     assert report.Trend(up, "up").label() == report.HOLDS
     assert report.Trend(up, "down").label() == report.FAILS
-    assert report.Trend(up, (-0.25, 0.25)).label() == report.UNTESTABLE        # overlaps the band's end
+    assert report.Trend(up, (-0.25, 0.25)).label() == report.UNTESTABLE  # overlaps the band's end
     assert report.Trend(report.Estimate(0.4, 0.3, 0.5, 6), (-0.25, 0.25)).label() == report.FAILS
     assert report.Trend(report.Estimate(0.1, -0.1, 0.2, 6), (-0.25, 0.25)).label() == report.HOLDS
-    assert report.Trend(report.Estimate(0.2, 0.1, 0.3, 6), (-0.25, 0.25)).label() == report.UNTESTABLE
+    assert (
+        report.Trend(report.Estimate(0.2, 0.1, 0.3, 6), (-0.25, 0.25)).label() == report.UNTESTABLE
+    )
     with pytest.raises(ValueError, match="side='flat'"):
         report.Trend(up, "flat")
 
 
 def test_verdict_tables_get_a_trend_column_only_when_a_row_has_a_trend():
     e = report.Estimate(0.4, 0.2, 0.6, 6)
-    rows = [report.Verdict("grows", "Thm", report.Trend(e, "up"), "eps"),
-            report.Verdict("other", "Thm", report.Above(e, 0.1), "eps")]
+    rows = [
+        report.Verdict("grows", "Thm", report.Trend(e, "up"), "eps"),
+        report.Verdict("other", "Thm", report.Above(e, 0.1), "eps"),
+    ]
     md = report.verdict_table(rows)._repr_markdown_()
     assert "trend in log d" in md and "| 0.4 [0.2, 0.6] (n=6) |" in md and "| - |" in md
     assert rows[0].as_dict()["trend"] == "0.4 [0.2, 0.6] (n=6)" and "trend" not in rows[1].as_dict()
@@ -200,33 +210,54 @@ def test_every_cache_file_holds_the_configs_the_plan_asks_for():
 
 
 def test_the_sweep_script_finds_everything_cached():
-    out = subprocess.run([sys.executable, "scripts/scaling_sweeps.py", "--dry-run"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "scripts/scaling_sweeps.py", "--dry-run"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert "to train" not in out.stdout.replace("run-steps to train", "")
     assert out.stdout.strip().endswith("0 run-steps to train")
-    bad = subprocess.run([sys.executable, "scripts/scaling_sweeps.py", "--only", "eps_c8_d7",
-                          "--dry-run"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "scripts/scaling_sweeps.py", "--only", "eps_c8_d7", "--dry-run"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode != 0 and "eps_c8_d7" in bad.stderr
 
 
 def test_a_size_beyond_the_grid_is_planned_with_its_own_command():
     """--size adds one file past the chapter's grid (the next size, for a GPU); a size of the
     grid or an unknown device is refused with the option named."""
-    out = subprocess.run([sys.executable, "scripts/scaling_sweeps.py", "--size", "256",
-                          "--dry-run"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "scripts/scaling_sweeps.py", "--size", "256", "--dry-run"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     steps = scaling.config(256, 0.3).steps
     assert f"eps_c8_d256     20 runs x {steps:6} steps  to train" in out.stdout
     assert out.stdout.strip().endswith(f"{20 * steps} run-steps to train")
     name, cfgs = scaling.cells((256,))[-1]
     assert name == "eps_c8_d256" and {c.d for c in cfgs} == {256} and len(cfgs) == 20
-    assert scaling.command(name, "cuda") == ("python scripts/scaling_sweeps.py --size 256 "
-                                             "--device cuda --only eps_c8_d256")
+    assert scaling.command(name, "cuda") == (
+        "python scripts/scaling_sweeps.py --size 256 --device cuda --only eps_c8_d256"
+    )
     assert scaling.command("eps_c8_d128") == "python scripts/scaling_sweeps.py --only eps_c8_d128"
     for args, word in ((["--size", "128"], "--size 128"), (["--device", "tpu"], "--device 'tpu'")):
-        bad = subprocess.run([sys.executable, "scripts/scaling_sweeps.py", *args, "--dry-run"],
-                             cwd=ROOT, capture_output=True, text=True, timeout=120)
+        bad = subprocess.run(
+            [sys.executable, "scripts/scaling_sweeps.py", *args, "--dry-run"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert bad.returncode == 2 and word in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -252,7 +283,7 @@ def test_a_cell_trains_to_the_same_records_in_one_process_or_two(workers):
 def test_sizes_without_two_finite_seeds_are_left_out_of_a_trend():
     d = [8, 12, 16, 24, 32, 64]
     groups = [np.full(3, 2 * math.log(x)) for x in d]
-    groups[-1] = np.array([np.nan, 5.0, np.nan])                 # e.g. a time reached once
+    groups[-1] = np.array([np.nan, 5.0, np.nan])  # e.g. a time reached once
     e = report.trend(d, groups)
     assert (e.value, e.n) == pytest.approx((2.0, 5))
     groups[-2] = np.full(3, np.nan)

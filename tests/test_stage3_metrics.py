@@ -1,4 +1,5 @@
 """The per-run measures chapter 5 adds to imbacl.metrics, on hand-built projections."""
+
 import numpy as np
 
 from imbacl import metrics
@@ -21,9 +22,9 @@ def test_features_covered_counts_features_with_a_pure_neuron():
 def test_min_pure_count_is_the_smallest_over_features():
     P = _P()
     assert metrics.min_pure_count(P, 3).tolist() == [0, 0]
-    P[0, 3] = [0, 0, 1.0, 0, 0]                      # feature 2 now has a pure neuron too
+    P[0, 3] = [0, 0, 1.0, 0, 0]  # feature 2 now has a pure neuron too
     assert metrics.min_pure_count(P, 3)[0] == 1
 
 
 def test_pure_share_counts_neurons_pure_for_some_feature():
-    assert np.allclose(metrics.pure_share(_P(), 3), [0.75, 1.0])     # run 0: the mixed neuron is not
+    assert np.allclose(metrics.pure_share(_P(), 3), [0.75, 1.0])  # run 0: the mixed neuron is not

@@ -10,8 +10,16 @@ from imbacl.train import log_steps
 @pytest.fixture(scope="module")
 def smoke_batch():
     base = preset("smoke")
-    configs = [base.replace(seed=s, lam=0.005 * (s + 1), tau=3.0 + s, eps_min=0.02 + 0.01 * s,
-                            bias_scale=0.3 + 0.1 * s) for s in range(4)]
+    configs = [
+        base.replace(
+            seed=s,
+            lam=0.005 * (s + 1),
+            tau=3.0 + s,
+            eps_min=0.02 + 0.01 * s,
+            bias_scale=0.3 + 0.1 * s,
+        )
+        for s in range(4)
+    ]
     return configs, train(configs)
 
 
@@ -40,7 +48,7 @@ def test_history_shapes_and_contents(smoke_batch):
     assert h.P.shape == (4, S, c.m, c.d1) and h.norms.shape == (4, S, c.m)
     assert h.bias.shape == (4, S, c.m) and h.loss.shape == (4, c.steps + 1)
     # P holds every direction, so it carries the whole norm of w_i.
-    assert np.allclose(np.sqrt((h.P ** 2).sum(-1)), h.norms, rtol=1e-4)
+    assert np.allclose(np.sqrt((h.P**2).sum(-1)), h.norms, rtol=1e-4)
     # loss starts at log K: at init all similarities are ~0.
     assert np.allclose(h.loss[:, 0], np.log(c.batch), atol=0.05)
     drop = h.loss[:, :10].mean(1) - h.loss[:, -50:].mean(1)
@@ -88,12 +96,12 @@ def test_stage1_majority_grows_more_than_minority():
     """K2: after Stage 1, majority projections have grown more than minority ones, per seed."""
     base = preset("figure1", steps=200)
     h = train([base.replace(seed=s) for s in range(6)], record_at=[0, 100])
-    logg = np.log(metrics.growth(h.P[:, 0], h.P[:, 1]))              # (R, m, d1)
+    logg = np.log(metrics.growth(h.P[:, 0], h.P[:, 1]))  # (R, m, d1)
     maj = np.median(logg[..., base.majority], axis=(1, 2))
     mino = np.median(logg[..., base.minority], axis=(1, 2))
     assert np.all(maj > mino + 0.5), (maj, mino)
     # and the non-feature directions have not grown (eq. 5)
-    assert np.all(np.median(logg[..., base.d:], axis=(1, 2)) < 0.1)
+    assert np.all(np.median(logg[..., base.d :], axis=(1, 2)) < 0.1)
 
 
 def test_thread_count_does_not_change_a_bit():

@@ -1,6 +1,7 @@
 """The committed chapters' verdict tables: computed labels only, a regime on every row, and prose
 numbers glued from the code (checked on the stored outputs, which nbval re-checks on
 re-execution)."""
+
 import json
 import re
 from pathlib import Path
@@ -49,8 +50,12 @@ def test_the_theorem_chapters_have_verdict_tables():
 
 @pytest.mark.parametrize("path", WITH_VERDICTS, ids=lambda p: p.stem)
 def test_every_row_has_a_computed_label_and_a_regime(path):
-    rows = [line for text in verdict_outputs(path) for line in text.splitlines()
-            if line.startswith("- ")]
+    rows = [
+        line
+        for text in verdict_outputs(path)
+        for line in text.splitlines()
+        if line.startswith("- ")
+    ]
     assert rows, path.name
     for line in rows:
         m = ROW.match(line)
@@ -61,7 +66,9 @@ def test_every_row_has_a_computed_label_and_a_regime(path):
 
 @pytest.mark.parametrize("path", WITH_VERDICTS, ids=lambda p: p.stem)
 def test_prose_numbers_are_glued(path):
-    roles = {m[1] for c in cells(path, "markdown") for m in GLUE_ROLE.finditer("".join(c["source"]))}
+    roles = {
+        m[1] for c in cells(path, "markdown") for m in GLUE_ROLE.finditer("".join(c["source"]))
+    }
     assert roles, f"{path.name}: no {{glue:text}} role in the prose"
     missing = roles - glued_keys(path)
     assert not missing, f"{path.name}: glue roles without a glued value: {sorted(missing)}"
