@@ -2,11 +2,16 @@
 
 No chapter defines a function, lambda or class (they belong in ``imbacl``, with tests), no code
 cell is longer than 25 lines of code (comments and blank lines aside), and the names ``M`` (the
-dictionary) and ``W`` (the weights) are never bound to a module.
+dictionary) and ``W`` (the weights) are never bound to a module. Code cells read as prose: no
+line is wider than 100 characters (comments included) and no ``;`` joins two statements on one
+line (a ``;`` inside a string is text, not a separator).
 """
+
 import ast
 import importlib
+import io
 import json
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -14,7 +19,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 MAX_LINES = 25
-RESERVED = {"M", "W"}          # the dictionary and the weights
+MAX_WIDTH = 100  # characters per line of a code cell
+RESERVED = {"M", "W"}  # the dictionary and the weights
 
 
 def code_cells(path):
@@ -23,18 +29,39 @@ def code_cells(path):
     for i, cell in enumerate(nb["cells"]):
         if cell["cell_type"] == "code":
             src = "".join(cell["source"])
-            yield i, "\n".join("" if line.lstrip().startswith(("%", "!")) else line
-                               for line in src.splitlines())
+            yield (
+                i,
+                "\n".join(
+                    "" if line.lstrip().startswith(("%", "!")) else line
+                    for line in src.splitlines()
+                ),
+            )
 
 
 def lines_of_code(src: str) -> int:
     return sum(1 for line in src.splitlines() if line.strip() and not line.strip().startswith("#"))
 
 
+def long_lines(src: str) -> list:
+    """(line, width) of every line of ``src`` wider than ``MAX_WIDTH`` characters."""
+    return [(n, len(line)) for n, line in enumerate(src.splitlines(), 1) if len(line) > MAX_WIDTH]
+
+
+def semicolons(src: str) -> list:
+    """Lines of ``src`` where a ``;`` token of Python's tokenizer separates statements (a ``;``
+    inside a string literal or a comment is not such a token)."""
+    tokens = tokenize.generate_tokens(io.StringIO(src).readline)
+    return [t.start[0] for t in tokens if t.type == tokenize.OP and t.string == ";"]
+
+
 def definitions(tree) -> list:
     """(kind, line) of every def, async def, lambda and class in ``tree``."""
-    kinds = {ast.FunctionDef: "def", ast.AsyncFunctionDef: "async def", ast.Lambda: "lambda",
-             ast.ClassDef: "class"}
+    kinds = {
+        ast.FunctionDef: "def",
+        ast.AsyncFunctionDef: "async def",
+        ast.Lambda: "lambda",
+        ast.ClassDef: "class",
+    }
     return [(kinds[type(n)], n.lineno) for n in ast.walk(tree) if type(n) in kinds]
 
 
@@ -100,6 +127,26 @@ def test_chapter_cells_only_call(path):
     assert not problems, f"{path.name}:\n" + "\n".join(problems)
 
 
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_lines_fit_100_characters(path):
+    problems = [
+        f"cell {i}, line {line}: {width} characters (at most {MAX_WIDTH})"
+        for i, src in code_cells(path)
+        for line, width in long_lines(src)
+    ]
+    assert not problems, f"{path.name}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_statements_not_joined_by_semicolons(path):
+    problems = [
+        f"cell {i}, line {line}: ';' joins statements"
+        for i, src in code_cells(path)
+        for line in semicolons(src)
+    ]
+    assert not problems, f"{path.name}:\n" + "\n".join(problems)
+
+
 def test_the_checks_catch_what_they_forbid():
     bad = ast.parse("def f(x):\n    return x\ng = lambda y: y\nclass C:\n    pass\n")
     assert sorted(k for k, _ in definitions(bad)) == ["class", "def", "lambda"]
@@ -112,3 +159,7 @@ def test_the_checks_catch_what_they_forbid():
     assert reserved_module_bindings([ast.parse("from imbacl import metrics as M")])
     assert not reserved_module_bindings(cells + [ast.parse("M = sample['M']\nW = np.zeros(3)")])
     assert not reserved_module_bindings(cells + [ast.parse("W = imbacl.metrics.cos2")])
+    assert long_lines("x = 1\n" + "y = " + "1" * 97 + "\n" + "# " + "z" * 98) == [(2, 101)]
+    assert long_lines("# " + "z" * 98) == []
+    assert semicolons("a = 1; b = 2\nc = 3\nd = 4;\n") == [1, 3]
+    assert semicolons("s = 'a; b'  # c; d\nt = f\"{s};\"\n") == []
