@@ -18,7 +18,8 @@ from .theory import lam_threshold, stage1_inverse, stage1_inverse_linear
 def linear_fit(x: ArrayLike, y: ArrayLike) -> dict:
     """Least-squares line ``y = intercept + slope x`` over the finite pairs of x and y
     (broadcast together, then flattened). Returns dict(slope, intercept, r2, rms, n), rms the
-    root-mean-square residual."""
+    root-mean-square residual. (``np.polyfit``, not ``scipy.stats.linregress``: the same line
+    up to rounding, but not bit for bit, and the book's numbers would move in their last digits.)"""
     x, y = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]

@@ -13,17 +13,23 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import metrics, theory
 from .config import Config, preset
 from .io import load_record, save_record
-from .report import Bound, Regimes, Trend, bootstrap
+from .report import Bound, Curve, Regimes, Trend, bootstrap
 from .report import trend as report_trend
 from .sweep import RunTable, run_each
 from .train import initial_projections, train
+
+if TYPE_CHECKING:
+    from .history import History
 
 D_REF = 9  # the book's size: the theory preset is set at d = 9
 DS = (8, 9, 12, 16, 24, 32, 64, 128)  # eps fixed
@@ -124,7 +130,7 @@ def growth_window(cfg: Config, T1_hat: float = np.inf) -> float:
 
 
 # -- the cache plan ------------------------------------------------------------------------------
-def cells(extra_sizes=()) -> list:
+def cells(extra_sizes: Iterable[int] = ()) -> list[tuple[str, list[Config]]]:
     """Every cached file as (name, list of Configs): one per (scaling, c, d), all rho and seeds
     (the runs of a file share one shape, so they train as one batch per worker).
     ``extra_sizes``: larger d beyond the chapter's grid (eps fixed, d1 = 8d, SEEDS_LARGE seeds),
@@ -155,7 +161,7 @@ def command(name: str, device: str = "cpu") -> str:
 
 
 # -- one run's record ---------------------------------------------------------------------------
-def record(history, r: int) -> dict:
+def record(history: History, r: int) -> dict:
     """What the cache keeps of run r of ``history`` (recorded at :func:`record_steps`):
 
     ``steps`` (S,); ``colnorm`` (S, d): ``||W M_j||`` per feature; ``noise_colnorm`` (S,): its
@@ -194,13 +200,13 @@ def compact(P: np.ndarray, d: int) -> np.ndarray:
     return np.concatenate([P[:, :d], rest[:, None]], axis=1).astype(np.float32)
 
 
-def train_records(configs, threads: int = 1, device: str = "cpu") -> list:
+def train_records(configs: Sequence[Config], threads: int = 1, device: str = "cpu") -> list[dict]:
     """Train ``configs`` (one shape) as one batch and return one :func:`record` per run."""
     h = train(configs, record_at=record_steps(configs[0]), threads=threads, device=device)
     return [record(h, r) for r in range(len(configs))]
 
 
-def run_cell(name: str, configs, workers: int = 2, device: str = "cpu") -> dict:
+def run_cell(name: str, configs: Sequence[Config], workers: int = 2, device: str = "cpu") -> dict:
     """Train one cache file's runs through :func:`imbacl.sweep.run_each`: ``workers`` spawned
     processes of one thread, each a batch of its share of the runs (a run's numbers do not depend
     on its batch); on a GPU (``device="cuda"``), or with one worker, one batch in this process.
@@ -229,7 +235,7 @@ def run_cell(name: str, configs, workers: int = 2, device: str = "cpu") -> dict:
 _SAME_AT_END = {"P_window": "P", "sep_window": "sep"}
 
 
-def save_cell(file, cell: dict) -> None:
+def save_cell(file: str | os.PathLike, cell: dict) -> None:
     """Write one cache file: ``cell`` as :func:`run_cell` returns it (configs, records, seconds,
     command); read it back with :func:`load_cell`."""
     arrays = {k: np.stack([r[k] for r in cell["records"]]) for k in cell["records"][0]}
@@ -246,7 +252,7 @@ def save_cell(file, cell: dict) -> None:
     )
 
 
-def load_cell(file) -> dict:
+def load_cell(file: str | os.PathLike) -> dict:
     """A file written by :func:`imbacl.scaling.save_cell`, every record entry present."""
     f = load_record(file)
     for k, same in _SAME_AT_END.items():
@@ -254,7 +260,7 @@ def load_cell(file) -> dict:
     return f
 
 
-def load(names=None, root: str = ".") -> dict:
+def load(names: Collection[str] | None = None, root: str = ".") -> dict:
     """The cached files (all of :func:`cells`' names, or ``names``) as {name: dict of arrays
     with ``configs``}; a file not yet written is left out."""
     out = {}
@@ -265,7 +271,7 @@ def load(names=None, root: str = ".") -> dict:
     return out
 
 
-def floors(configs, n_samples: int = FLOOR_SAMPLES) -> np.ndarray:
+def floors(configs: Iterable[Config], n_samples: int = FLOOR_SAMPLES) -> np.ndarray:
     """:func:`imbacl.theory.loss_floor` of each config (seed 0's dictionary and data)."""
     return np.asarray(
         [theory.loss_floor(c.replace(seed=0), n_samples=n_samples)["floor"] for c in configs]
@@ -273,7 +279,7 @@ def floors(configs, n_samples: int = FLOOR_SAMPLES) -> np.ndarray:
 
 
 # -- measured per run ---------------------------------------------------------------------------
-def rates(steps, colnorm, t_max) -> np.ndarray:
+def rates(steps: ArrayLike, colnorm: ArrayLike, t_max: float) -> np.ndarray:
     """Stage-1 log-growth per step of every feature column, ``||W M_j||``: the least-squares
     slope over the snapshots at or before ``t_max`` (:func:`imbacl.metrics.log_slope`)."""
     return metrics.log_slope(steps, np.log(np.maximum(colnorm, 1e-300)), t_max)
@@ -415,7 +421,9 @@ def sizes(scaling: str = "eps", c: int = C_WIDTH, rho: float | None = None) -> t
     )
 
 
-def series(t: RunTable, key: str, scaling: str = "eps", rho: float = 0.3, c: int = C_WIDTH):
+def series(
+    t: RunTable, key: str, scaling: str = "eps", rho: float = 0.3, c: int = C_WIDTH
+) -> tuple[tuple[int, ...], list[np.ndarray]]:
     """(the sizes d that hold runs at ``rho``, one array of per-seed values of column ``key``
     per d) at one (scaling, rho, c)."""
     ds = sizes(scaling, c, rho)
@@ -429,7 +437,7 @@ def trend(
     rho: float = 0.3,
     c: int = C_WIDTH,
     log: bool = False,
-):
+) -> Curve:
     """:func:`imbacl.report.trend` of column ``key`` along d (of its log with ``log=True``)."""
     ds, groups = series(t, key, scaling, rho, c)
     return report_trend(ds, groups, transform=np.log if log else None)
@@ -447,15 +455,20 @@ def grid_values(
     return out
 
 
-def both_scalings(trends: dict, key: str, side):
-    """The verdict rule of a claim measured under both frequency scalings: a
-    :class:`imbacl.report.Regimes` of :class:`imbacl.report.Trend` rules, ``trends[key, "eps"]``
-    and ``trends[key, "eps_d"]`` against ``side``."""
+def both_scalings(trends: dict, key: str, side: str | tuple) -> Regimes:
+    """The verdict rule of a claim measured along d under both frequency scalings: the sparse
+    scaling (eps d fixed, the sparse-coding regime the theorems assume: a token carries a fixed
+    number of features as d grows) decides; eps fixed is the contrast, shown on the sizes both
+    scalings have and over all its sizes. ``trends[key, scaling]``: :func:`trend`'s curves."""
+    sparse, dense = trends[key, "eps_d"], trends[key, "eps"]
+    top = max(DS_EPSD)
     return Regimes(
         (
-            ("eps fixed", Trend(trends[key, "eps"], side)),
-            ("eps d fixed", Trend(trends[key, "eps_d"], side)),
-        )
+            ("eps d fixed", Trend(sparse, side)),
+            (f"eps fixed, d <= {top}", Trend(dense.upto(top), side)),
+            (f"eps fixed, d <= {max(dense.d):g}", Trend(dense, side)),
+        ),
+        decides="eps d fixed",
     )
 
 

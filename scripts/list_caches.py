@@ -89,8 +89,10 @@ def writer(rel: str, printed: dict) -> str | None:
 
 
 def size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
+    # coarse on purpose: a chapter rewrites its small records (verdicts, measurements) on every
+    # execution, and the list should not go stale when one of them grows by a few bytes
+    if n < 64 * 1024:
+        return "< 64 KiB"
     if n < 1024**2:
         return f"{n / 1024:.0f} KiB"
     return f"{n / 1024**2:.1f} MiB"
@@ -108,7 +110,7 @@ def block() -> tuple[str, list]:
             unknown.append(rel)
             cmd = "unknown"
         rows.append(f"| `{rel}` | {size(p.stat().st_size)} | `{cmd.replace('|', '&#124;')}` |")
-    total = sum(p.stat().st_size for p in files)
+    total = sum(p.stat().st_size for p in files) / 1024**2
     lines = [
         BEGIN,
         "",
@@ -116,7 +118,7 @@ def block() -> tuple[str, list]:
         "|---|---|---|",
         *rows,
         "",
-        f"{len(files)} files, {size(total)} in all.",
+        f"{len(files)} files, about {total:.0f} MiB in all.",
         "",
         END,
     ]

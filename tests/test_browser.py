@@ -7,11 +7,13 @@ explorer's controls (pages without it do not load the widget manager). One full-
 per page goes to _build/screenshots/ (plus one of the explorer on widget pages).
 
 The book is the one tests/test_book.py builds into _build/ from the committed notebooks (built
-here the same way if it is missing or older than its sources). IMBACL_BOOK_BUILD=<folder> points at another build folder (the
+here the same way if it is missing or older than its sources). IMBACL_BOOK_BUILD=<folder> points
+at another build folder (the
 ``_build`` that ``jupyter-book build --path-output <parent>`` writes). Chromium is Debian's
 (/usr/bin/chromium, or $CHROMIUM), driven by Playwright; scripts/test.sh installs it. Without a
 browser the test is skipped, except in CI (CI=true), where it fails.
 """
+
 import functools
 import http.server
 import json
@@ -29,8 +31,16 @@ BUILD = Path(os.environ.get("IMBACL_BOOK_BUILD", ROOT / "_build"))
 HTML = BUILD / "html"
 SHOTS = BUILD / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 
@@ -43,6 +53,7 @@ def _toc_pages():
             if "file" in e:
                 pages.append(e["file"])
             walk(e.get("sections"))
+
     for part in toc.get("parts", []):
         walk(part.get("chapters"))
     walk(toc.get("chapters"))
@@ -83,15 +94,18 @@ def site():
     """The built book served over http on a free port of 127.0.0.1."""
     why = _stale()
     if why:
-        p = build_committed_book(BUILD.parent)      # as tests/test_book.py builds it
-        assert p.returncode == 0, f"building the book ({why}) failed:\n{(p.stdout + p.stderr)[-3000:]}"
+        p = build_committed_book(BUILD.parent)  # as tests/test_book.py builds it
+        assert p.returncode == 0, (
+            f"building the book ({why}) failed:\n{(p.stdout + p.stderr)[-3000:]}"
+        )
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
             pass
 
     server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(HTML)))
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(HTML))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -110,11 +124,15 @@ def browser(tmp_path_factory):
         _fail_or_skip("playwright is not installed")
     if not Path(CHROMIUM).exists():
         _fail_or_skip(f"{CHROMIUM} is absent")
-    profile = tmp_path_factory.mktemp("chromium-profile")     # a fresh --user-data-dir
+    profile = tmp_path_factory.mktemp("chromium-profile")  # a fresh --user-data-dir
     with sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, headless=True, args=FLAGS,
-            viewport={"width": 1280, "height": 900})
+            str(profile),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 1280, "height": 900},
+        )
         try:
             yield ctx
         finally:
@@ -127,10 +145,12 @@ def test_widget_pages_embed_their_state(site):
     assert "chapters/02_architecture" in pages
     for page in pages:
         text = (HTML / f"{page}.html").read_text()
-        state = re.search(r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>',
-                          text, re.S)
-        views = re.findall(r'<script type="application/vnd.jupyter.widget-view\+json">(.*?)</script>',
-                           text, re.S)
+        state = re.search(
+            r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', text, re.S
+        )
+        views = re.findall(
+            r'<script type="application/vnd.jupyter.widget-view\+json">(.*?)</script>', text, re.S
+        )
         models = json.loads(state.group(1))["state"]
         assert views, page
         for v in views:
@@ -142,7 +162,8 @@ MATH = """async () => {
   const math = [...document.querySelectorAll('.math')];
   return {n: math.length,
           typeset: math.filter(e => e.querySelector('mjx-container')).length,
-          raw: math.filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.slice(0, 60))};
+          raw: math.filter(e => !e.querySelector('mjx-container'))
+                   .map(e => e.textContent.slice(0, 60))};
 }"""
 
 IMAGES = """() => [...document.querySelectorAll('main img, article img')]
@@ -168,14 +189,18 @@ def _saved_sliders(page) -> int:
     """Slider models in the widget state saved in the page: each must render as a slider."""
     import json
     import re
+
     text = (HTML / f"{page}.html").read_text()
-    m = re.search(r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', text, re.S)
+    m = re.search(
+        r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', text, re.S
+    )
     state = json.loads(m.group(1))["state"] if m else {}
     return sum(v["model_name"].endswith("SliderModel") for v in state.values())
 
 
 def _local_tab(browser, outside: list):
     """A new tab whose requests to anywhere but 127.0.0.1 are blocked and listed in ``outside``."""
+
     def route(r):
         if urlparse(r.request.url).hostname == "127.0.0.1":
             r.continue_()
@@ -212,7 +237,8 @@ def test_page_renders_offline(page, site, browser):
         tab.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
         if has_widgets:
             tab.locator(".jupyter-widgets.widget-vbox").first.screenshot(
-                path=str(SHOTS / f"{name}_explorer.png"))
+                path=str(SHOTS / f"{name}_explorer.png")
+            )
     finally:
         tab.close()
 
@@ -231,7 +257,9 @@ def test_page_renders_offline(page, site, browser):
         assert any("Press Run" in t for t in widgets["html"]), widgets
         assert widgets["errors"] == 0, widgets
         # no kernel here: each explorer says where its controls run, and they are greyed out
-        assert widgets["hint"] and all("JupyterLab" in t and "Binder" in t for t in widgets["hint"]), widgets
+        assert widgets["hint"] and all(
+            "JupyterLab" in t and "Binder" in t for t in widgets["hint"]
+        ), widgets
         assert widgets["dimmed"] >= 2 * len(widgets["hint"]), widgets
     else:
         assert not widgets["manager"], "a page without widgets loads the widget manager"
@@ -280,7 +308,10 @@ def test_no_broken_internal_links(site):
     links = _internal_links()
     for page, href, file, frag in links:
         if not file.exists():
-            broken.append(f"{page}: {href} (no {file.relative_to(HTML.resolve()) if HTML.resolve() in file.parents else file})")
+            broken.append(
+                f"{page}: {href} (no "
+                f"{file.relative_to(HTML.resolve()) if HTML.resolve() in file.parents else file})"
+            )
             continue
         if frag and file.suffix == ".html":
             if file not in ids:
@@ -307,8 +338,11 @@ def test_search_works_offline(site, browser):
     assert hits >= 5, hits
 
 
-ANIMATED = [p for p in PAGES if (ROOT / f"{p}.ipynb").exists()
-            and "_anim_img" in (ROOT / f"{p}.ipynb").read_text()]
+ANIMATED = [
+    p
+    for p in PAGES
+    if (ROOT / f"{p}.ipynb").exists() and "_anim_img" in (ROOT / f"{p}.ipynb").read_text()
+]
 
 
 def test_the_book_has_animations():
@@ -344,3 +378,23 @@ def test_animations_play_offline_and_step(page, site, browser):
     assert not errors, errors
     assert n >= 1
     assert all(w > 0 and changed for w, changed in steps), steps
+
+
+def test_findings_page_shows_the_claims_and_the_figure(site, browser):
+    """The findings page opens with the paper's claims (one labelled line each) and the figure,
+    one coloured cell per verdict row."""
+    import json
+
+    rows = sum(
+        len(json.loads(p.read_text())["rows"])
+        for p in (ROOT / "results" / "verdicts").glob("*.json")
+    )
+    tab = _local_tab(browser, [])
+    try:
+        tab.goto(f"{site}/findings.html", wait_until="load")
+        cells = tab.locator(".findings-line .verdict-cell").count()
+        claims = tab.locator(".findings-headline li").count()
+        visible = tab.locator(".findings-figure").is_visible()
+    finally:
+        tab.close()
+    assert cells == rows and claims >= 9 and visible

@@ -94,7 +94,8 @@ def test_estimate_refuses_a_value_outside_its_interval():
         (Within(est(1.0, 0.9, 1.1), 0.5, 2.0), HOLDS),
         (Within(est(3.0, 2.5, 3.5), 0.5, 2.0), FAILS),
         (Within(est(2.0, 1.5, 2.5), 0.5, 2.0), UNTESTABLE),
-        (Floor(est(3.6, 3.5, 3.7), 0.1, floor=3.47), UNTESTABLE),
+        (Floor(est(3.6, 3.5, 3.7), 0.1, floor=3.47), FAILS),  # an estimated floor excuses nothing
+        (Floor(est(3.6, 3.5, 3.7), 0.1, floor=3.47, proven=True), UNTESTABLE),
         (Floor(est(0.05, 0.04, 0.06), 0.1, floor=0.01), HOLDS),
         (Floor(est(0.5, 0.4, 0.6), 0.1, floor=0.01), FAILS),
         (CannotFail("the update rule itself"), CANNOT_FAIL),
@@ -138,11 +139,14 @@ def test_regimes_combine():
         Above(est(0, -0.5, 0.5), 1),
         Above(est(1, 0.5, 1.5), 1),
     )
+    # the theorem's regime (the first, or the one named) decides; a contrast never does
     assert Regimes((("theory", yes), ("figure1", yes))).label() == HOLDS
-    assert Regimes((("theory", yes), ("figure1", no))).label() == REGIME
-    assert Regimes((("theory", no), ("figure1", no))).label() == FAILS
-    assert Regimes((("theory", unsure), ("figure1", no))).label() == FAILS
-    assert Regimes((("theory", unsure), ("figure1", yes))).label() == UNTESTABLE
+    assert Regimes((("theory", yes), ("figure1", no))).label() == HOLDS
+    assert Regimes((("theory", no), ("figure1", yes))).label() == FAILS
+    assert Regimes((("theory", unsure), ("figure1", no))).label() == UNTESTABLE
+    assert Regimes((("figure1", yes), ("theory", no)), decides="theory").label() == FAILS
+    # holds only in a regime comes from settings inside the theorem's own regime
+    assert report.Across((("rho = 0.2", no), ("rho = 1", yes))).label() == REGIME
     with pytest.raises(ValueError, match="at least two"):
         Regimes((("theory", yes),))
 
@@ -169,10 +173,10 @@ def test_verdict_table_prints_the_computed_labels_and_a_regime_column():
             Verdict(
                 "c",
                 "Thm 3.3",
-                Regimes(
+                report.Across(
                     (
-                        ("theory", Above(est(2, 1.5, 2.5), 1)),
-                        ("figure1", Above(est(0, -0.5, 0.5), 1)),
+                        ("d = 8", Above(est(0, -0.5, 0.5), 1)),
+                        ("d = 16", Above(est(2, 1.5, 2.5), 1)),
                     )
                 ),
                 "both",

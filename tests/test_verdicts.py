@@ -72,3 +72,32 @@ def test_prose_numbers_are_glued(path):
     assert roles, f"{path.name}: no {{glue:text}} role in the prose"
     missing = roles - glued_keys(path)
     assert not missing, f"{path.name}: glue roles without a glued value: {sorted(missing)}"
+
+
+VERDICT_FILES = sorted((ROOT / "results" / "verdicts").glob("*.json"))
+# the contrast regimes: never the one that decides a theorem's row
+CONTRASTS = ("figure1", "boundary", "eps fixed", "eps, d =")
+
+
+def _rows():
+    for path in VERDICT_FILES:
+        for k, row in enumerate(json.loads(path.read_text())["rows"]):
+            yield f"{path.stem}#{k}", row
+
+
+@pytest.mark.parametrize(
+    "row_id, row", list(_rows()), ids=lambda x: x if isinstance(x, str) else ""
+)
+def test_the_theorems_regime_decides_and_the_rule_reads_its_data(row_id, row):
+    """A row measured in several regimes takes its label from the theorem's own regime (theory,
+    or across d the sparse scaling), never from a contrast; and its rule reads its data: with the
+    measurement moved to the other side of its threshold, it gives another label (a rule whose
+    label ignores the measurement, such as a floor that always says 'not testable', fails
+    here). Rows that cannot fail are exempt from the second check: they say so."""
+    if "decided_by" in row:
+        labels = row["regime_labels"]
+        assert row["label"] == labels[row["decided_by"]]
+        if row["ref"] != "ours":
+            assert not row["decided_by"].startswith(CONTRASTS), (row_id, row["decided_by"])
+    if row["label"] != "cannot fail here":
+        assert row["label_if_flipped"] != row["label"], (row_id, row["claim"])
