@@ -40,6 +40,25 @@ def linear_fit(x: ArrayLike, y: ArrayLike) -> dict:
     }
 
 
+def quadratic_fit(x: ArrayLike, y: ArrayLike) -> dict:
+    """Least-squares parabola ``y = a + b x + c x^2`` over the finite pairs, and how much it
+    bends over the range of x: ``bend`` = the change of the slope across the range, 2 c (max x -
+    min x), over the slope at the mean x, b + 2 c mean(x). ``bend`` = 0 for a straight line; 0.25
+    means the slope grows by a quarter of itself across the range. Returns dict(a, b, c, bend, n);
+    at least three distinct x."""
+    x, y = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if np.unique(x).size < 3:
+        raise ValueError(
+            f"a parabola needs at least three distinct x values (got {np.unique(x).size})"
+        )
+    c, b, a = np.polyfit(x, y, 2)
+    mid = b + 2 * c * x.mean()
+    bend = 2 * c * np.ptp(x) / mid if mid != 0 else float("nan")
+    return {"a": float(a), "b": float(b), "c": float(c), "bend": float(bend), "n": int(x.size)}
+
+
 def _line(x, y):
     f = linear_fit(x, y)
     return f["intercept"], f["slope"], f["rms"], f["n"]

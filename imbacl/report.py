@@ -201,11 +201,13 @@ def _shift_across(e: Estimate, low: float, high: float) -> Estimate:
 class Within:
     """The claim: the quantity lies in [low, high] (an interval of the theory; a bound tested
     as membership). Interval inside -> holds; disjoint -> does not hold; overlapping an end
-    -> not testable at this size."""
+    -> not testable at this size. With ``target`` (the value the band is drawn around), a row
+    that holds while its interval excludes the target says so: near, not equal."""
 
     estimate: Estimate
     low: float
     high: float
+    target: float | None = None
 
     def label(self) -> str:
         e = self.estimate
@@ -214,7 +216,11 @@ class Within:
         return FAILS if e.hi < self.low or e.lo > self.high else UNTESTABLE
 
     def text(self) -> str:
-        return f"{self.estimate} in [{_g(self.low)}, {_g(self.high)}]"
+        out = f"{self.estimate} in [{_g(self.low)}, {_g(self.high)}]"
+        e, t = self.estimate, self.target
+        if t is not None and self.label() == HOLDS and not e.lo <= t <= e.hi:
+            out += f"; near {_g(t)}, not equal: the interval excludes it"
+        return out
 
     def flipped(self) -> str:
         return replace(self, estimate=_shift_across(self.estimate, self.low, self.high)).label()

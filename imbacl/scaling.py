@@ -495,7 +495,7 @@ def theorem_bounds(t: RunTable, fit_on: tuple) -> dict:
     """The bounds of Thm 3.3 and the ICLR lemma along d, as :class:`imbacl.report.Bound` rules
     with the constant C fitted on the sizes ``fit_on`` ([choice]) and checked on the others:
 
-    * ``("ni", rho, scaling)``: mean |N_i| <= C d^(1 - rho^2) at rho = 0.2 and 0.5 (upper);
+    * ``("ni", rho, scaling)``: mean ``|N_i|`` <= C d^(1 - rho^2) at rho = 0.2 and 0.5 (upper);
     * ``("pure", 1.0, scaling)``: pure neurons per feature >= C d^omega_1 at rho = 1, C_m of
       the theory preset (m = 30, d = 9) (lower);
     * ``("lucky", 0.5, "eps")``: aligned neurons per minority feature >= C m d^(-rho^-2) at

@@ -150,3 +150,20 @@ def test_a_curve_compares_two_arms_on_the_sizes_both_have():
     c = curve(lambda x: 0.5 * x)
     short = c.upto(32)
     assert short.d == (8.0, 12.0, 16.0, 24.0, 32.0) and report.Trend(short, "up").label() == HOLDS
+
+
+def test_a_band_that_holds_around_an_excluded_target_says_near_not_equal():
+    rule = report.Within(Estimate(0.838, 0.78, 0.90, 8), 0.75, 1.25, target=1.0)
+    assert rule.label() == HOLDS and "near 1, not equal" in rule.text()
+    assert "not equal" not in report.Within(Estimate(0.95, 0.9, 1.05, 8), 0.75, 1.25, 1.0).text()
+
+
+def test_a_parabola_measures_how_much_a_line_bends():
+    from imbacl import fits
+
+    x = np.linspace(0.0, 1.0, 9)
+    assert abs(fits.quadratic_fit(x, 2 * x + 1)["bend"]) < 1e-9
+    f = fits.quadratic_fit(x, x + 0.5 * x**2)  # slope 1 at 0, 2 at 1, 1.5 at the middle
+    assert f["bend"] == pytest.approx(1.0 / 1.5)
+    with pytest.raises(ValueError, match="three distinct"):
+        fits.quadratic_fit([1.0, 1.0, 2.0], [1.0, 2.0, 3.0])
