@@ -43,8 +43,8 @@ def fmt_censored(value: float, top: float, digits: int = 3) -> str:
     return f"{value:.{digits}g}" if np.isfinite(value) else f"> {top:g}"
 
 
-# [choice] a bound of the theory that every data point misses by more than this factor (on the
-# side it allows) cannot fail at these sizes: the rules that take ``far`` label it so
+#: [choice] a bound of the theory that every data point misses by more than this factor (on
+#: the side it allows) cannot fail at these sizes: the rules that take ``far`` label it so
 FAR = 10.0
 
 LABELS = (
@@ -413,8 +413,8 @@ class Enough:
         return self.rule.label() if self.have < self.need else UNTESTABLE
 
 
-# [choice] the largest sizes a trend claim is read at: a slope fitted over the last TAIL sizes
-# (with the last step between two sizes, it states "at the largest sizes measured")
+#: [choice] the largest sizes a trend claim is read at: a slope fitted over the last TAIL
+#: sizes (with the last step between two sizes, it states "at the largest sizes measured")
 TAIL = 3
 
 
