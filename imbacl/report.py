@@ -413,8 +413,8 @@ class Enough:
         return self.rule.label() if self.have < self.need else UNTESTABLE
 
 
-#: [choice] the largest sizes a trend claim is read at: a slope fitted over the last TAIL
-#: sizes (with the last step between two sizes, it states "at the largest sizes measured")
+#: [choice] the number of largest sizes a trend claim is read at, by the slope fitted over
+#: them (with the last step between two sizes, it states "at the largest sizes measured")
 TAIL = 3
 
 
