@@ -265,17 +265,28 @@ class Bound:
         ]
         return float(max(ratios) if self.side == "upper" else min(ratios))
 
-    def checked(self) -> list:
-        """(setting, estimate, C shape, label) for every setting outside ``fit_on``."""
+    def checked(self, move: Callable | None = None) -> list:
+        """(setting, estimate, C shape, label) for every setting outside ``fit_on``; with
+        ``move``, each estimate is first replaced by ``move(estimate, C shape)`` (for
+        :meth:`flipped`)."""
         C, out = self.constant, []
         for k, e, s in zip(self.settings, self.estimates, self.shapes):
             if k in self.fit_on:
                 continue
             b = C * s
+            e = move(e, b) if move else e
             rule = Below(e, b) if self.side == "upper" else Above(e, b)
             ok = (e.hi <= b) if self.side == "upper" else (e.lo >= b)
             out.append((k, e, b, HOLDS if ok else rule.label()))
         return out
+
+    def _combine(self, labels: list) -> str:
+        # nothing left to check, or a lower bound whose fitted constant is 0 (true of anything)
+        if not labels or (self.side == "lower" and self.constant <= 0):
+            return CANNOT_FAIL
+        return (
+            HOLDS if all(x == HOLDS for x in labels) else FAILS if FAILS in labels else UNTESTABLE
+        )
 
     def is_far(self) -> bool:
         """Whether every checked value lies more than ``far``-fold inside its bound (a bound
@@ -288,26 +299,10 @@ class Bound:
         return bool(checked) and all(e.lo > self.far * b > 0 for _, e, b, _ in checked)
 
     def label(self) -> str:
-        labels = [c[-1] for c in self.checked()]
-        # nothing left to check, or a lower bound whose fitted constant is 0 (true of anything)
-        if not labels or (self.side == "lower" and self.constant <= 0) or self.is_far():
-            return CANNOT_FAIL
-        return (
-            HOLDS if all(x == HOLDS for x in labels) else FAILS if FAILS in labels else UNTESTABLE
-        )
+        return CANNOT_FAIL if self.is_far() else self._combine([c[-1] for c in self.checked()])
 
     def flipped(self) -> str:
-        labels = []
-        for k, e, b, _ in self.checked():
-            m = _mirror(e, b)
-            rule = Below(m, b) if self.side == "upper" else Above(m, b)
-            ok = (m.hi <= b) if self.side == "upper" else (m.lo >= b)
-            labels.append(HOLDS if ok else rule.label())
-        if not labels or (self.side == "lower" and self.constant <= 0):
-            return CANNOT_FAIL
-        return (
-            HOLDS if all(x == HOLDS for x in labels) else FAILS if FAILS in labels else UNTESTABLE
-        )
+        return self._combine([c[-1] for c in self.checked(_mirror)])
 
     def text(self) -> str:
         op = "<=" if self.side == "upper" else ">="
@@ -560,10 +555,6 @@ def trend_text(rule: Rule) -> str:
         parts = [f"{name}: {trend_text(r)}" for name, r in rule.rules if trend_text(r)]
         return "; ".join(parts)
     return ""
-
-
-def _slope(x, y):
-    return np.polyfit(x, y, 1)[0]
 
 
 def trend(
