@@ -268,7 +268,7 @@ class Bound:
     def checked(self, move: Callable | None = None) -> list:
         """(setting, estimate, C shape, label) for every setting outside ``fit_on``; with
         ``move``, each estimate is first replaced by ``move(estimate, C shape)`` (for
-        :meth:`flipped`)."""
+        ``flipped``)."""
         C, out = self.constant, []
         for k, e, s in zip(self.settings, self.estimates, self.shapes):
             if k in self.fit_on:
