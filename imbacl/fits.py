@@ -291,6 +291,43 @@ def stage1_C_z_estimate(
     )
 
 
+def transition_width(
+    x: ArrayLike,
+    y: ArrayLike,
+    boundary: ArrayLike,
+    high: float = 0.9,
+    low: float = 0.1,
+    resolve: float = 0.5,
+    digits: int = 3,
+) -> tuple[Estimate, int]:
+    """How sharp a boundary is, independent of where the grid points fall: per eps row of ``y``
+    (len(x), n_eps, seeds), the x where the seed-mean curve crosses ``low`` minus the x where it
+    crosses ``high`` (linear interpolation, :func:`imbacl.metrics.crossing`), over the row's
+    ``boundary``; the mean over the rows the grid resolves, with a bootstrap interval over seeds.
+    A row is resolved when the grid interval holding its boundary is narrower than ``resolve``
+    times the boundary: a wider interval cannot tell a cliff from a ramp of that width.
+    Returns the estimate and the number of resolved rows (NaN estimate if none)."""
+    x, y, bnd = np.asarray(x, float), np.asarray(y, float), np.asarray(boundary, float)
+    rows = []
+    for b, v in enumerate(bnd):
+        if np.isfinite(v) and x[0] < v < x[-1]:
+            k = int(np.argmax(x > v))
+            if x[k] - x[k - 1] < resolve * v:
+                rows.append(b)
+    if not rows:
+        return Estimate(float("nan"), float("nan"), float("nan"), y.shape[-1], digits), 0
+
+    def stat(seeds):  # seeds: (seeds, len(x), n_eps)
+        m = np.nanmean(seeds, 0)
+        return float(
+            np.mean(
+                [(crossing(x, m[:, b], low) - crossing(x, m[:, b], high)) / bnd[b] for b in rows]
+            )
+        )
+
+    return bootstrap_seeds(stat, [np.moveaxis(y, -1, 0)], digits), len(rows)
+
+
 def share_at_boundary(
     x: ArrayLike, y: ArrayLike, boundary: ArrayLike, side: str = "above"
 ) -> np.ndarray:

@@ -383,7 +383,11 @@ def figure1_claims(
     - ``majority_covered_share``: share of majority features with at least one pure neuron
       (:func:`pure_neurons`, i.e. the feature dominates that neuron; claim 3);
     - ``minority_covered_share``: the same share for the minority features (a share; the
-      boolean "every minority feature covered" is :func:`minority_covered`).
+      boolean "every minority feature covered" is :func:`minority_covered`);
+    - ``majority_margin``: over the majority features, the smallest best cos^2 that any neuron
+      has on the feature (claim 3 read continuously: above 1/2 every majority feature holds at
+      least half of some neuron's squared norm, more than any other direction can, so it
+      dominates that neuron; how far above says how close the claim came to failing).
     """
     c = cos2(P, d)
     maj, mino = c[..., :n_majority], c[..., n_majority:]
@@ -396,6 +400,7 @@ def figure1_claims(
     out["tied_to_majority"] = ((top < n_majority) & (c.max(-1) >= min_cos2)).mean(-1)
     cov = coverage(P, d, kappa, min_cos2)
     out["majority_covered_share"] = cov[..., :n_majority].mean(-1)
+    out["majority_margin"] = maj.max(-2).min(-1)
     out["minority_covered_share"] = (
         cov[..., n_majority:].mean(-1) if d > n_majority else np.full(c.shape[:-2], np.nan)
     )

@@ -90,6 +90,21 @@ def paired(treated: ArrayLike, control: ArrayLike, digits: int = 3, seed: int = 
     return bootstrap(t - c, digits=digits, seed=seed)
 
 
+def ratio(numerator: ArrayLike, denominator: ArrayLike, digits: int = 3, seed: int = 0) -> Estimate:
+    """The ratio of means mean(numerator) / mean(denominator), paired by seed (axis 0 of both),
+    with its 95% bootstrap interval: the same resampled seeds in both. E.g. a count at the
+    smallest rho over the count at the reference rho, where a ratio of one means no fall."""
+    a, b = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"ratio needs two 1-D arrays of one shape: {a.shape} vs {b.shape}")
+    return bootstrap(np.stack([a, b], 1), stat=_ratio_of_means, digits=digits, seed=seed)
+
+
+def _ratio_of_means(v):
+    den = v[:, 1].mean()
+    return v[:, 0].mean() / den if den else float("inf")
+
+
 def bootstrap_fit(
     x: ArrayLike,
     y_per_seed: ArrayLike,

@@ -86,6 +86,9 @@ def test_figure1_claims():
     both = metrics.figure1_claims(np.stack([P, P[[3, 3, 3, 3]]]), 3, 2)
     assert both["tied_to_majority"].tolist() == [0.75, 0.0]
     assert both["majority_covered_share"].tolist() == [1.0, 0.0]
+    # the margin: the least-served majority feature's best cos^2 (feature 1: neuron 1)
+    assert np.isclose(cl["majority_margin"], min(c[:, 0].max(), c[:, 1].max()))
+    assert np.isclose(both["majority_margin"][1], 0.0)  # only the noise neuron: no majority
 
 
 def test_alpha_ratio():

@@ -68,3 +68,16 @@ def test_share_at_boundary():
     assert above.shape == (4,) and np.allclose(above, 0.0) and np.allclose(below, 1.0)
     with pytest.raises(ValueError):
         fits.share_at_boundary(x, y, [np.nan, 9.0])
+
+
+def test_transition_width_reads_the_ramp_not_the_grid():
+    x = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    ramp = np.clip(
+        (4.0 - x) / 2.0, 0, 1
+    )  # 1 at x <= 2, 0 at x >= 4: crosses 0.9 at 2.2, 0.1 at 3.8
+    y = np.stack([np.stack([ramp] * 4, 1)], 1)  # (x, one eps, seeds)
+    w, n = fits.transition_width(x, y, [3.0], resolve=0.5)
+    assert n == 1 and np.isclose(w.value, (3.8 - 2.2) / 3.0)
+    # a grid interval wider than half the boundary cannot resolve it: no row, no number
+    w, n = fits.transition_width(x, y, [1.5], resolve=0.5)
+    assert n == 0 and np.isnan(w.value)

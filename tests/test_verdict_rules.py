@@ -167,3 +167,15 @@ def test_a_parabola_measures_how_much_a_line_bends():
     assert f["bend"] == pytest.approx(1.0 / 1.5)
     with pytest.raises(ValueError, match="three distinct"):
         fits.quadratic_fit([1.0, 1.0, 2.0], [1.0, 2.0, 3.0])
+
+
+def test_ratio_of_means_paired_by_seed():
+    a, b = np.array([1.0, 2.0, 3.0, 2.0]), np.array([2.0, 4.0, 6.0, 4.0])
+    e = report.ratio(a, b)
+    assert (
+        e.value == pytest.approx(0.5) and e.lo == pytest.approx(0.5) and e.hi == pytest.approx(0.5)
+    )
+    e = report.ratio(np.array([1.0, 3.0, 1.0, 3.0]), np.array([2.0, 2.0, 2.0, 2.0]))
+    assert e.value == pytest.approx(1.0) and e.lo < 1.0 < e.hi
+    with pytest.raises(ValueError, match="one shape"):
+        report.ratio(a, b[:3])
