@@ -1,7 +1,7 @@
 """imbacl: contrastive learning under imbalanced feature frequencies, simulated and measured."""
 
 from ._version import __version__ as __version__
-from .config import Config, PRESETS, preset
+from .config import Config, PRESETS, RHO_ARMS, at_ratio, preset
 from .errors import (
     CompileError,
     ConfigError,
@@ -34,6 +34,8 @@ __all__ = [
     "Config",
     "PRESETS",
     "preset",
+    "RHO_ARMS",
+    "at_ratio",
     "History",
     "train",
     "ImbaclError",

@@ -63,6 +63,10 @@ class Config:
     eps_max: float = 0.1  # frequency of a majority feature
     eps_min: float = 0.03  # frequency of a minority feature
     eps: tuple | None = None  # optional full frequency vector (overrides the two above)
+    # Token density: when set, the frequencies above are scaled together (rho kept) so that
+    # sum_j eps_j = eps_sum, the expected number of active features per token position. The
+    # ratio chapter's "density matched" arm: eps_sum = d eps_max, its value at rho = 1.
+    eps_sum: float | None = None
     sigma: float = 0.1  # noise std per coordinate
     batch: int = 64  # K, pairs per step
     tau: float = 5.0  # temperature
@@ -237,6 +241,28 @@ def _check_real(name, value, lo=None, hi=None, lo_open=True, hi_open=False, tiny
 _SCALE_WHY = " (the trainer's float32 must hold its products with the other scales)"
 
 
+def _match_density(c: Config, eps_why: str):
+    """Scale the frequencies so that they sum to ``eps_sum`` (rho kept). Rounded to 12 decimals,
+    so that scaling again (every ``replace``) gives the same numbers."""
+    value = _as_python(c.eps_sum)
+    object.__setattr__(c, "eps_sum", value)
+    _check_real("eps_sum", value, 0, c.d, why=f" (d={c.d} features, each at most 1)")
+    k = value / sum(c.freqs)
+    scaled = [round(e * k, 12) for e in (c.freqs if c.eps is not None else (c.eps_max, c.eps_min))]
+    if max(scaled) > 1 or min(scaled) < MIN_EPS:
+        _fail(
+            "eps_sum",
+            value,
+            f"puts the frequencies at {min(scaled):.3g}..{max(scaled):.3g}: they must lie in "
+            f"[{MIN_EPS}, 1]" + (eps_why if min(scaled) < MIN_EPS else ""),
+        )
+    if c.eps is not None:
+        object.__setattr__(c, "eps", tuple(scaled))
+    else:
+        object.__setattr__(c, "eps_max", scaled[0])
+        object.__setattr__(c, "eps_min", scaled[1])
+
+
 def _validate(c: Config):
     for name in _NUMERIC_FIELDS:
         value = getattr(c, name)
@@ -273,6 +299,8 @@ def _validate(c: Config):
         for j, e in enumerate(eps):
             _check_real(f"eps[{j}]", e, 0, 1, tiny=MIN_EPS, why=eps_why)
         object.__setattr__(c, "eps", tuple(float(e) for e in eps))
+    if c.eps_sum is not None:
+        _match_density(c, eps_why)
     _check_real("sigma", c.sigma, 0, MAX_SCALE, lo_open=False, why=_SCALE_WHY)
     _check_real(
         "tau",
@@ -355,6 +383,31 @@ PRESETS = {
 }
 
 
+#: The two ways of lowering rho = eps_min / eps_max (the ratio chapter). Cutting eps_min at a
+#: fixed eps_max also cuts the features per token; matching the density rescales both
+#: frequencies so that their sum stays at its rho = 1 value, d eps_max.
+RHO_ARMS = ("eps_max fixed", "density matched")
+
+
+def at_ratio(
+    base: Config, rho: float, arm: str = "eps_max fixed", digits: int | None = 4
+) -> Config:
+    """``base`` at the ratio ``rho`` along one of :data:`RHO_ARMS`: eps_min = rho eps_max (to
+    ``digits`` decimals, the chapters' grids; None: exact) with base's eps_max; ``"density
+    matched"`` also sets eps_sum = d eps_max, which rescales both (:class:`Config`), so every
+    rho has the density of rho = 1. Nothing else changes (lam and steps included): the two
+    arms differ in the frequencies alone."""
+    if arm not in RHO_ARMS:
+        _fail("arm", arm, f"must be one of {', '.join(map(repr, RHO_ARMS))}")
+    eps_min = rho * base.eps_max
+    cfg = base.replace(
+        eps=None, eps_sum=None, eps_min=eps_min if digits is None else round(eps_min, digits)
+    )
+    if arm == "density matched":
+        cfg = cfg.replace(eps_sum=round(base.d * base.eps_max, 12))
+    return cfg
+
+
 def preset(name: str, **overrides: Any) -> Config:
     """A named preset, optionally with fields overridden (validated)."""
     if not isinstance(name, str) or name not in PRESETS:
@@ -377,9 +430,9 @@ def parse_value(name: str, text: str) -> int | float | str | tuple | None:
                 return float(text)  # 30.0, 1e3: Config says to write an integer
         if name in _STR_FIELDS:
             return text
+        if name in ("eps", "eps_sum") and text.strip().lower() == "none":
+            return None
         if name == "eps":
-            if text.strip().lower() == "none":
-                return None
             return tuple(float(x) for x in text.split(":"))
         return float(text)
     except (ValueError, OverflowError):

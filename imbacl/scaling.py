@@ -39,6 +39,19 @@ RHOS = (0.2, 0.3, 0.5, 1.0)
 # on two cores; the other three rho would add about an hour (the chapter computes both).
 RHOS_AT = {128: (0.3,)}
 SCALINGS = ("eps", "eps_d")
+# The density-matched arm of the ratio (the ratio chapter's second way of lowering rho,
+# :data:`imbacl.config.RHO_ARMS`) on the eps d fixed sizes: the frequencies of each rho < 1
+# rescaled to the density of rho = 1 (whose runs it shares with "eps_d"); lam and steps as there.
+MATCHED = "eps_d_matched"
+# Pruning across d (the remedies chapter's ICLR remedy on the eps d fixed sizes): the fraction
+# PRUNE_ALPHA of smallest-norm neurons masked from step 0, one file kind per gradient rule, at
+# PRUNE_RHOS (0.9: where m d^(-rho^-2) neurons lucky at initialisation exist at every d); the
+# untreated runs they pair with by seed are the "eps_d" files, and the untreated rho = 0.9
+# runs, which those files do not hold, are the kind "eps_d_more" (labelled "eps_d").
+PRUNE_ALPHA = 0.3
+PRUNE_RHOS = (0.3, 0.5, 0.9)
+PRUNED = {"eps_d_prune_st": "straight_through", "eps_d_prune_blocked": "blocked"}
+MORE = "eps_d_more"
 # [choice] d1 = 8d, the theory preset's width of the token space (it halves the mask offset of
 # figure1's 4d, so every feature grows in Stage 1); d1 = 4d only as the contrast, at rho = 0.3,
 # eps fixed, d <= 32.
@@ -71,12 +84,24 @@ def config(d: int, rho: float, scaling: str = "eps", c: int = C_WIDTH, seed: int
     - tau = 5 log d / log 9: the polylog(d) the theorems ask for, of degree one, 5 at d = 9;
     - frequencies: ``scaling="eps"`` keeps eps_max = 0.1; ``"eps_d"`` keeps eps_max d = 0.9
       (a fixed expected number of active features per token); eps_min = rho eps_max;
+      ``MATCHED`` is "eps_d" with both rescaled to the density of rho = 1 (``eps_sum``);
     - lam a fixed share of the Stage-1 threshold of the majority frequency,
       lam_T(eps_max, d) = eps_max loglog d / d: the preset's 0.001 at d = 9 (3 digits);
     - steps: STAGE_MULT times the predicted Stage-2 end (:func:`predicted_ends`), to 100.
     """
+    if scaling == MATCHED:
+        cfg = config(d, rho, "eps_d", c, seed)
+        return cfg.replace(eps_sum=round(d * cfg.eps_max, 12))
+    if scaling in PRUNED:
+        cfg = config(d, rho, "eps_d", c, seed)
+        return cfg.replace(prune_frac=PRUNE_ALPHA, prune_grad=PRUNED[scaling])
+    if scaling == MORE:
+        return config(d, rho, "eps_d", c, seed)
     if scaling not in SCALINGS:
-        raise ValueError(f"scaling={scaling!r} is invalid: must be one of {', '.join(SCALINGS)}")
+        raise ValueError(
+            f"scaling={scaling!r} is invalid: must be one of "
+            f"{', '.join(SCALINGS + (MATCHED, MORE, *PRUNED))}"
+        )
     if d < 3:
         raise ValueError(f"d={d} is invalid: the scalings need d >= 3 (loglog d > 0)")
     base = preset("theory").replace(d1=c * D_REF)
@@ -138,6 +163,9 @@ def cells(extra_sizes: Iterable[int] = ()) -> list[tuple[str, list[Config]]]:
     out = []
     groups = [("eps", C_WIDTH, d, RHOS_AT.get(d, RHOS)) for d in DS]
     groups += [("eps_d", C_WIDTH, d, RHOS) for d in DS_EPSD]
+    groups += [(MATCHED, C_WIDTH, d, tuple(r for r in RHOS if r < 1)) for d in DS_EPSD]
+    groups += [(k, C_WIDTH, d, PRUNE_RHOS) for k in PRUNED for d in DS_EPSD if d != D_REF]
+    groups += [(MORE, C_WIDTH, d, (0.9,)) for d in DS_EPSD if d != D_REF]
     groups += [("eps", C_CONTRAST, d, (CONTRAST_RHO,)) for d in DS if d <= 32]
     groups += [("eps", C_WIDTH, d, RHOS) for d in extra_sizes]
     for scaling, c, d, rhos in groups:
@@ -311,6 +339,9 @@ def run_measures(c: Config, rec: dict) -> dict:
     )
     pred = metrics.init_race(P0, c.d)
     pc, pce = metrics.pure_counts(P, c.d), metrics.pure_counts(Pe, c.d)
+    sep0 = metrics.noise_separation(P0, c.d)  # at initialisation: the null of the separation
+    lucky = metrics.lucky_at_init(P0, c.d, freqs, c.init_std)[:, mino]
+    lucky_aligned = lucky & (metrics.cos2(Pe, c.d)[:, mino] >= 0.5)  # at the end of the run
     form1, form2 = theory.T1(c.d, c.d1, c.lr), theory.T2(c.d, c.d1, c.lr, c.tau, c.eps_max)
     return {
         "cz_maj": cz[maj].mean(),
@@ -337,11 +368,21 @@ def run_measures(c: Config, rec: dict) -> dict:
         "pure_min_end": pce[mino].mean() if c.n_majority < c.d else np.nan,
         "aligned_min": metrics.aligned_per_minority(P, c.d, c.n_majority),
         "aligned_min_end": metrics.aligned_per_minority(Pe, c.d, c.n_majority),
-        "lucky_min": metrics.lucky_at_init(P0, c.d, freqs, c.init_std)[:, mino].sum(0).mean(),
+        "lucky_min": lucky.sum(0).mean(),
+        "lucky_aligned_min": lucky_aligned.sum(0).mean(),
         "race": metrics.race_accuracy(pred, P, c.d),
         "chance": metrics.race_chance(pred, P, c.d),
         "sep_maj": rec["sep_window"][maj].mean(),
         "sep_min": rec["sep_window"][mino].mean(),
+        # the separation beyond its value at initialisation, where every direction is alike
+        # and only the count of directions (m neurons, d1 - d noise directions) sets it
+        "sepx_maj": rec["sep_window"][maj].mean() - sep0[maj].mean(),
+        "sepx_min": rec["sep_window"][mino].mean() - sep0[mino].mean(),
+        "sep_gap": rec["sep_window"][mino].mean() - rec["sep_window"][maj].mean(),
+        "sep0_maj": sep0[maj].mean(),
+        "pure_share": metrics.pure_share(P, c.d),
+        "cov_min": metrics.coverage(P, c.d)[mino].mean() if c.n_majority < c.d else np.nan,
+        "alpha_ratio": metrics.alpha_ratio(P, c.d, c.n_majority),
     }
 
 
@@ -370,7 +411,8 @@ def table(cache: dict, floor: dict | None = None) -> RunTable:
                 )
             }
             rho = ratio(c)
-            row = {"scaling": scaling, "c": int(c_tag), "d": c.d, "rho": rho, "seed": c.seed}
+            label = "eps_d" if scaling == MORE else scaling
+            row = {"scaling": label, "c": int(c_tag), "d": c.d, "rho": rho, "seed": c.seed}
             row.update(run_measures(c, rec))
             if floor is not None:
                 row["floor"] = floor[(scaling, int(c_tag), c.d, rho)]

@@ -57,7 +57,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from . import metrics, plots, sweep, theory
-from .config import Config, preset
+from .config import RHO_ARMS, Config, at_ratio, preset
 from .resources import RATE, cost
 from .train import train
 
@@ -389,6 +389,7 @@ class RatioSweepExplorer(Explorer):
                 value=(0.1, 1.0), min=0.02, max=1.0, step=0.01, description="ρ range", **_style()
             ),
             "points": ipw.IntSlider(value=5, min=2, max=12, description="ρ values", **_style()),
+            "arm": ipw.Dropdown(options=RHO_ARMS, value=RHO_ARMS[0], description="arm", **_style()),
             "seeds": _seeds_slider(3),
             "steps": _steps_slider(min(self.base.steps, 3000)),
         }
@@ -400,12 +401,16 @@ class RatioSweepExplorer(Explorer):
     def configs(self) -> list[Config]:
         v = self.values()
         base = self.base.replace(steps=v["steps"])
-        eps = [float(r * base.eps_max) for r in self.rhos()]
-        return [c for _, c in sweep.grid(base, seeds=v["seeds"], eps_min=eps)]
+        return [
+            at_ratio(base, float(r), v["arm"], digits=None).replace(seed=base.seed + s)
+            for r in self.rhos()
+            for s in range(v["seeds"])
+        ]
 
     def describe(self, configs: Sequence[Config]) -> str:
         return (
-            f"{len(self.rhos())} ρ values x {self.controls['seeds'].value} seeds = "
+            f"{len(self.rhos())} ρ values ({self.controls['arm'].value}) x "
+            f"{self.controls['seeds'].value} seeds = "
             f"{len(configs)} runs of {configs[0].steps} steps"
         )
 

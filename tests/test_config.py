@@ -2,6 +2,7 @@ import math
 
 import pytest
 
+import imbacl
 from imbacl import Config, preset
 from imbacl.config import FIELD_NAMES, parse_value
 
@@ -241,3 +242,31 @@ def test_parse_value_keeps_integers_exact():
     assert parse_value("eps", " None ") is None and parse_value("tau", "inf") == float("inf")
     with pytest.raises(ConfigError, match="finite"):
         Config(tau=parse_value("tau", "inf"))
+
+
+def test_density_matched_arm_keeps_rho_and_the_sum():
+    base = imbacl.preset("theory")
+    for rho in (0.2, 0.3, 0.5, 1.0):
+        fixed = imbacl.at_ratio(base, rho)
+        dm = imbacl.at_ratio(base, rho, "density matched")
+        assert fixed.eps_max == base.eps_max and fixed.rho == pytest.approx(rho)
+        assert dm.rho == pytest.approx(rho) and sum(dm.freqs) == pytest.approx(
+            base.d * base.eps_max
+        )
+        assert dm.lam == fixed.lam and dm.steps == fixed.steps  # the frequencies alone differ
+        assert dm.replace(seed=5).freqs == dm.freqs  # rescaling again changes nothing
+    # rho = 1 is the same run in both arms
+    assert imbacl.at_ratio(base, 1.0, "density matched").freqs == imbacl.at_ratio(base, 1.0).freqs
+    assert imbacl.at_ratio(base, 0.2, "density matched").eps_max > base.eps_max
+    with pytest.raises(ConfigError, match="arm="):
+        imbacl.at_ratio(base, 0.2, "matched")
+
+
+def test_eps_sum_validated_and_parsed():
+    assert parse_value("eps_sum", "0.9") == 0.9 and parse_value("eps_sum", "none") is None
+    with pytest.raises(ConfigError, match=r"eps_sum=20 is invalid: must lie in \(0, 9\]"):
+        imbacl.preset("theory").replace(eps_sum=20)
+    with pytest.raises(ConfigError, match="eps_sum=8.9 is invalid: puts the frequencies"):
+        imbacl.preset("theory").replace(eps_min=0.001, eps_sum=8.9)
+    c = imbacl.preset("theory").replace(eps=(0.1,) * 4 + (0.05,) * 5, eps_sum=0.65)
+    assert sum(c.eps) == pytest.approx(0.65) and c.rho == pytest.approx(0.5)

@@ -41,6 +41,19 @@ def test_parameters_follow_the_stated_scalings(d):
     assert T2 > T1 > 0
 
 
+@pytest.mark.parametrize("d", [8, 16, 32])
+def test_the_density_matched_arm_differs_from_eps_d_in_the_frequencies_alone(d):
+    for rho in (0.2, 0.5):
+        fixed, dm = scaling.config(d, rho, "eps_d"), scaling.config(d, rho, scaling.MATCHED)
+        assert sum(dm.freqs) == pytest.approx(d * fixed.eps_max) and dm.eps_max > fixed.eps_max
+        assert dm.rho == pytest.approx(fixed.rho)
+        same = dm.replace(eps_sum=None, eps_max=fixed.eps_max, eps_min=fixed.eps_min)
+        assert same == fixed  # lam, steps, sizes, seed: all as in the eps d fixed run
+        assert scaling.window_step(dm) == scaling.window_step(fixed)  # Stage 3 read alike
+    names = [n for n, _ in scaling.cells()]
+    assert f"{scaling.MATCHED}_c8_d{d}" in names
+
+
 def test_bad_scaling_arguments_are_named():
     with pytest.raises(ValueError, match="scaling='eps_d2'"):
         scaling.config(16, 0.3, "eps_d2")

@@ -166,6 +166,12 @@ def test_ratio_sweep_draws_pure_counts_against_rho():
     e.controls["points"].value = 2
     e.button.click()
     assert len(e.fig["curve"].axes[0].lines[1].get_xdata()) == 2
+    # the density-matched arm: the same ratios, every run at the density of rho = 1
+    e.controls["arm"].value = "density matched"
+    dm = e.configs()
+    np.testing.assert_allclose(sorted({c.rho for c in dm}), [0.2, 1.0])
+    assert all(sum(c.freqs) == pytest.approx(SMOKE.d * SMOKE.eps_max) for c in dm)
+    assert "density matched" in e.describe(dm)
 
 
 def test_lam_eps_explorer_marks_the_point_on_the_plane():
