@@ -406,7 +406,9 @@ class Differs:
 class Enough:
     """A test that needs enough of something to exist at this size (e.g. neurons lucky at
     initialisation): with fewer than ``need`` (``have`` counted, ``what`` named) it is not
-    testable at this size, the count printed; otherwise ``rule`` decides."""
+    testable at this size, the count printed; otherwise ``rule`` decides. Flipped: with
+    enough, the rule's measurement moved across its threshold (``rule.flipped()``); with too
+    few, what the rule would say of the data, had there been enough."""
 
     rule: object
     have: float
@@ -420,7 +422,7 @@ class Enough:
         return f"{self.rule.text()}; {_g(self.have)} {self.what} (the test needs {_g(self.need)})"
 
     def flipped(self) -> str:
-        return self.rule.label() if self.have < self.need else UNTESTABLE
+        return self.rule.label() if self.have < self.need else self.rule.flipped()
 
 
 #: [choice] the number of largest sizes a trend claim is read at, by the slope fitted over

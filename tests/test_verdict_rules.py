@@ -113,6 +113,8 @@ def test_a_far_bound_cannot_fail():
         report.Enough(
             report.Above(Estimate(2.0, 1.0, 3.0, 8), 0.0), have=0.001, need=1, what="lucky"
         ),
+        # enough of them: the rule's own measurement is what moves (an unresolved one resolves)
+        report.Enough(report.Above(Estimate(0.2, -1.0, 1.0, 8), 0.0), have=5, need=1, what="x"),
     ],
 )
 def test_every_rule_reads_its_data(rule):
