@@ -196,9 +196,11 @@ def record(history: History, r: int) -> dict:
     median over the non-feature directions; ``phi`` (S,): median feature energy; ``top`` (S,):
     median top cos^2 (the T1_hat and median-neuron T2_hat curves); ``best`` (S, d): per feature
     the largest cos^2 of any neuron (when its best neuron aligns); ``loss`` (): mean over the
-    last 10% of steps; ``P`` and ``P_window`` (m, d + 1): projections on the features at the
-    last step and at :func:`window_step`, plus one column holding the rest of each neuron's
-    norm (every feature-side measure, cos^2 and ``|N_i|`` included, is exact on it); ``sep`` and
+    last 10% of steps; ``loss_window`` (): mean over the theorem's final window [T3, T4]
+    (files written before it was added lack it: NaN in :func:`table`); ``P`` and ``P_window``
+    (m, d + 1): projections on the features at the last step and at :func:`window_step`, plus
+    one column holding the rest of each neuron's norm (every feature-side measure, cos^2 and
+    ``|N_i|`` included, is exact on it); ``sep`` and
     ``sep_window`` (d,): :func:`imbacl.metrics.noise_separation` of the full P at those steps."""
     c = history.configs[r]
     P = np.asarray(history.P[r], dtype=np.float64)  # (S, m, d1)
@@ -214,6 +216,11 @@ def record(history: History, r: int) -> dict:
         "top": np.median(cos2.max(-1), axis=-1),
         "best": cos2.max(-2),
         "loss": np.asarray(history.loss[r, -tail:].mean(), dtype=np.float64),
+        # eq. (8)'s own window: the running mean of L over [T3, T4] (T4: window_step)
+        "loss_window": np.asarray(
+            history.loss[r, math.ceil(theory.T3(c.d, c.lr)) : window_step(c) + 1].mean(),
+            dtype=np.float64,
+        ),
         "P": compact(P[-1], c.d),
         "P_window": compact(P[w], c.d),
         "sep": metrics.noise_separation(P[-1], c.d),
@@ -360,6 +367,7 @@ def run_measures(c: Config, rec: dict) -> dict:
         "T2_share": T2 / c.steps,
         "window": window_step(c),
         "loss": float(rec["loss"]),
+        "loss_window": float(rec.get("loss_window", np.nan)),
         "logK": math.log(c.batch),
         "set_size": metrics.mean_set_size(P, c.d),
         "set_size_end": metrics.mean_set_size(Pe, c.d),
@@ -410,6 +418,7 @@ def table(cache: dict, floor: dict | None = None) -> RunTable:
                     "sep_window",
                 )
             }
+            rec["loss_window"] = f["loss_window"][k] if "loss_window" in f else np.nan
             rho = ratio(c)
             label = "eps_d" if scaling == MORE else scaling
             row = {"scaling": label, "c": int(c_tag), "d": c.d, "rho": rho, "seed": c.seed}
@@ -417,6 +426,10 @@ def table(cache: dict, floor: dict | None = None) -> RunTable:
             if floor is not None:
                 row["floor"] = floor[(scaling, int(c_tag), c.d, rho)]
                 row["gap"] = row["loss"] - row["floor"]
+                # eq. (8) normalised: 0 at the floor, 1 at log K (the loss of a constant encoder)
+                row["ngap_window"] = (row["loss_window"] - row["floor"]) / (
+                    row["logK"] - row["floor"]
+                )
             rows.append(
                 {
                     k: float(v) if isinstance(v, (np.floating, np.ndarray)) else v
@@ -424,6 +437,15 @@ def table(cache: dict, floor: dict | None = None) -> RunTable:
                 }
             )
     return RunTable(rows, labels=["scaling", "c", "d", "rho", "seed"])
+
+
+def size_reaching(target: float, d: float, value: float, exponent: float) -> float:
+    """The size at which a quantity equal to ``value`` at ``d`` reaches ``target`` if it goes on
+    as the power law d^exponent (its local exponent at the largest sizes); inf if it moves away
+    from the target or stays put."""
+    if exponent == 0 or (target < value) != (exponent < 0):
+        return float("inf")
+    return float(d * (target / value) ** (1 / exponent))
 
 
 def ratio(c: Config) -> float:

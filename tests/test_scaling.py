@@ -105,6 +105,17 @@ def test_record_keeps_every_feature_side_measure_exactly():
     np.testing.assert_array_equal(
         rec["sep_window"], metrics.noise_separation(h.P[1, w].astype(np.float64), 8)
     )
+    # eq. (8)'s window: the running mean of L over steps ceil(d^1.01 / eta) .. T4 (= 125 here)
+    t3 = math.ceil(8**1.01 / cfgs[0].lr)
+    assert rec["loss_window"] == pytest.approx(h.loss[1, t3:126].mean())
+
+
+def test_size_reaching_follows_the_power_law_and_refuses_the_wrong_way():
+    # 4 at d = 10 falling as d^-1: 1 at d = 40; rising or flat: never
+    assert scaling.size_reaching(1.0, 10, 4.0, -1.0) == pytest.approx(40.0)
+    assert scaling.size_reaching(1.0, 10, 4.0, 0.5) == float("inf")
+    assert scaling.size_reaching(1.0, 10, 4.0, 0.0) == float("inf")
+    assert scaling.size_reaching(8.0, 10, 4.0, 1.0) == pytest.approx(20.0)
 
 
 def test_records_do_not_depend_on_the_batch():
