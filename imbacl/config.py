@@ -403,9 +403,14 @@ def at_ratio(
     cfg = base.replace(
         eps=None, eps_sum=None, eps_min=eps_min if digits is None else round(eps_min, digits)
     )
-    if arm == "density matched":
-        cfg = cfg.replace(eps_sum=round(base.d * base.eps_max, 12))
-    return cfg
+    return density_matched(cfg) if arm == "density matched" else cfg
+
+
+def density_matched(cfg: Config) -> Config:
+    """``cfg`` with its frequencies rescaled to the density of rho = 1 at its eps_max:
+    eps_sum = d eps_max (rho kept). The one rule of the "density matched" arm, at d = 9
+    (:func:`at_ratio`) and across d (:func:`imbacl.scaling.config`)."""
+    return cfg.replace(eps_sum=round(cfg.d * cfg.eps_max, 12))
 
 
 def preset(name: str, **overrides: Any) -> Config:

@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import metrics, theory
-from .config import Config, preset
+from .config import Config, density_matched, preset
 from .io import load_record, save_record
 from .report import Bound, Curve, Regimes, Trend, bootstrap
 from .report import trend as report_trend
@@ -90,8 +90,7 @@ def config(d: int, rho: float, scaling: str = "eps", c: int = C_WIDTH, seed: int
     - steps: STAGE_MULT times the predicted Stage-2 end (:func:`predicted_ends`), to 100.
     """
     if scaling == MATCHED:
-        cfg = config(d, rho, "eps_d", c, seed)
-        return cfg.replace(eps_sum=round(d * cfg.eps_max, 12))
+        return density_matched(config(d, rho, "eps_d", c, seed))
     if scaling in PRUNED:
         cfg = config(d, rho, "eps_d", c, seed)
         return cfg.replace(prune_frac=PRUNE_ALPHA, prune_grad=PRUNED[scaling])
