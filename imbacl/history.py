@@ -31,6 +31,9 @@ class History:
     loss: np.ndarray  # (R, T + 1)
     M: np.ndarray  # (R, d1, d1) dictionaries, columns are atoms
     meta: dict = field(default_factory=dict)
+    # dense early points, if training tracked them (``train(track_every=...)``): steps (S',),
+    # colnorm (R, S', d) feature-column norms, energy (R, S', m) per-neuron feature energy
+    track: dict = field(default_factory=dict)
 
     def __len__(self):
         return len(self.configs)
@@ -51,6 +54,7 @@ class History:
             self.loss[r : r + 1],
             self.M[r : r + 1],
             dict(self.meta),
+            {k: v if k == "steps" else v[r : r + 1] for k, v in self.track.items()},
         )
 
     def at(self, step: int) -> int:

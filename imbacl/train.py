@@ -49,6 +49,8 @@ def train(
     device: str = "cpu",
     threads: int | None | str = "default",
     compile: bool = False,
+    track_every: int = 0,
+    track_until: int = 0,
 ) -> History:
     """Train R runs as one batch and return their History.
 
@@ -57,6 +59,11 @@ def train(
     (default: about ``n_snapshots`` log-spaced steps). threads: torch CPU threads during
     training: "default" is :func:`default_threads` (2, fixed so that numbers do not depend on
     the machine's core count), None leaves torch's setting alone.
+
+    track_every, track_until: besides the snapshots, every ``track_every`` steps up to
+    ``track_until`` record the feature columns' norms ``||W M_j||`` (j < d) and every neuron's
+    feature energy phi_i in ``History.track`` (cheap: a product with the d feature atoms only;
+    dense early points where full snapshots would be too large). 0: none.
 
     compile: each step as one ``torch.compile``d function (``imbacl/fast.py``): faster once
     compiled (README, Benchmarks), tested on CPUs only; it needs a C++ compiler (a failure
@@ -97,7 +104,8 @@ def train(
         torch.set_num_threads(threads)
     try:
         with torch.no_grad():
-            return _train(configs, record, progress, device, threads or 1, compile)
+            track = np.arange(0, min(track_until, T) + 1, track_every) if track_every else None
+            return _train(configs, record, progress, device, threads or 1, compile, track)
     finally:
         torch.set_num_threads(old_threads)
 
@@ -110,7 +118,7 @@ def initial_projections(config: Config) -> np.ndarray:
     return (W @ M).numpy()
 
 
-def _train(configs, record, progress, device, workers, compile):
+def _train(configs, record, progress, device, workers, compile, track=None):
     M = torch.stack(
         [dictionary(c.d1, generator(c.seed, "dictionary", device), device) for c in configs]
     )
@@ -126,7 +134,7 @@ def _train(configs, record, progress, device, workers, compile):
     else:
         steps = plain_steps(configs, M, p, device, workers)
     with steps as step:
-        return _loop(configs, record, progress, M, W, p, step, device)
+        return _loop(configs, record, progress, M, W, p, step, device, track)
 
 
 @contextmanager
@@ -185,13 +193,15 @@ def _stack(configs, name, device):
     return torch.tensor([getattr(c, name) for c in configs], dtype=torch.float32, device=device)
 
 
-def _loop(configs, record, progress, M, W, p, step, device):
+def _loop(configs, record, progress, M, W, p, step, device, track=None):
     c0 = configs[0]
     R, T, S = len(configs), c0.steps, len(record)
     P = torch.empty(R, S, c0.m, c0.d1)
     norms, biases = torch.empty(R, S, c0.m), torch.empty(R, S, c0.m)
     losses = torch.empty(R, T + 1)
     snap = 0
+    tracked = {} if track is None else {"steps": track, "colnorm": [], "energy": []}
+    atoms = M[..., : c0.d]  # (R, d1, d): the feature atoms
     bar = _progress(T + 1, progress)
     for t in range(T + 1):
         loss, new_W = step(W, t)
@@ -210,6 +220,10 @@ def _loop(configs, record, progress, M, W, p, step, device):
             P[:, snap] = (W @ M).cpu()
             norms[:, snap], biases[:, snap] = W.norm(dim=-1).cpu(), run_bias(W, p).cpu()
             snap += 1
+        if tracked and len(tracked["colnorm"]) < len(track) and track[len(tracked["colnorm"])] == t:
+            F = W @ atoms  # (R, m, d): the projections on the features only
+            tracked["colnorm"].append(F.norm(dim=1).cpu())
+            tracked["energy"].append(((F**2).sum(-1) / (W**2).sum(-1).clamp_min(1e-30)).cpu())
         W = new_W
         if bar is not None:
             bar.update(1)
@@ -224,6 +238,13 @@ def _loop(configs, record, progress, M, W, p, step, device):
         losses.numpy(),
         M.cpu().numpy(),
         {"device": str(device)},
+        {
+            "steps": track,
+            "colnorm": torch.stack(tracked["colnorm"], 1).numpy(),  # (R, S', d)
+            "energy": torch.stack(tracked["energy"], 1).numpy(),  # (R, S', m)
+        }
+        if tracked
+        else {},
     )
 
 

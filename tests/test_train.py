@@ -66,6 +66,21 @@ def test_record_at_and_log_steps():
         train(preset("smoke", steps=20), record_at=[0, 30])
 
 
+def test_tracked_points_match_the_snapshots_and_change_nothing():
+    configs = [preset("smoke", steps=40, seed=s) for s in range(2)]
+    plain = train(configs, record_at=list(range(0, 41, 2)))
+    h = train(configs, record_at=list(range(0, 41, 2)), track_every=4, track_until=30)
+    assert np.array_equal(h.P, plain.P) and np.array_equal(h.loss, plain.loss)
+    assert plain.track == {} and h.track["steps"].tolist() == list(range(0, 29, 4))
+    d = configs[0].d
+    idx = [h.steps.tolist().index(t) for t in h.track["steps"]]
+    P = h.P[:, idx].astype(np.float64)
+    np.testing.assert_allclose(h.track["colnorm"], metrics.feature_norms(P)[..., :d], rtol=1e-4)
+    np.testing.assert_allclose(h.track["energy"], metrics.feature_energy(P, d), rtol=1e-4)
+    one = h.run(1)
+    assert np.array_equal(one.track["colnorm"][0], h.track["colnorm"][1])
+
+
 def test_nonfinite_stops_with_step_and_run():
     good, bad = preset("smoke", steps=50), preset("smoke", steps=50, lr=1e6, seed=7)
     with pytest.raises(NonFiniteError, match=r"run 1 \(seed 7\).*step \d+"):
