@@ -70,7 +70,9 @@ def _parser():
             epilog=_fields_epilog(),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        s.add_argument("--preset", default="figure1", help="figure1 (default), theory or smoke")
+        s.add_argument(
+            "--preset", default="figure1", help="figure1 (default), theory, smoke or digits"
+        )
         s.add_argument(
             "--set",
             action="append",
@@ -113,6 +115,10 @@ def _parser():
 def summary(history: History, r: int) -> dict:
     """The per-run record the CLI prints: final state of run r of ``history``."""
     c = history.configs[r]
+    if c.source == "digits":  # classes are that source's features (imbacl.digits.summary)
+        from .digits import summary as digits_summary
+
+        return digits_summary(history, r)
     P = history.P[r, -1]
     tail = max(1, c.steps // 10)
     pure = metrics.pure_counts(P, c.d)

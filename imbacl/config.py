@@ -19,9 +19,17 @@ REWEIGHT_MODES = ("none", "known", "focal")
 # What a pruned neuron's weights receive (chapter 9): the loss gradient it would get if present
 # (the mask's backward is the identity), or none (only the weight-decay step).
 PRUNE_GRADS = ("straight_through", "blocked")
+# Where the trainer's sequences come from: the paper's synthetic sparse-coding tokens, or
+# scikit-learn's bundled 8x8 digits as four 4x4-patch tokens (chapter 12, ``imbacl/digits.py``).
+SOURCES = ("synthetic", "digits")
+# The digits source's fixed shapes: 10 classes (its "features" d), tokens of 4x4 patches.
+DIGITS_SHAPE = {"d": 10, "d1": 16, "seq_len": 4}
+# [choice] images per class in a full-size (majority) class of the pretraining pool; the probe
+# set takes 70 others per class (imbacl.digits), and the smallest class has 174 images.
+DIGITS_POOL = 100
 
 # Fields that set tensor shapes: runs can share one batch only if these agree.
-SHAPE_FIELDS = ("d", "d1", "seq_len", "m", "batch", "steps", "attention")
+SHAPE_FIELDS = ("d", "d1", "seq_len", "m", "batch", "steps", "attention", "source")
 
 # -- bounds ---------------------------------------------------------------------------------
 # Where a value stops making sense to the code, not to this machine: whether a valid config fits
@@ -84,6 +92,10 @@ class Config:
     reweight: str = "none"  # per-pair InfoNCE weights: none, known (eps_max/eps_j), focal
     reweight_gamma: float = 2.0  # focal exponent: weight (1 - p_kk)^gamma
     resample: float = 1.0  # oversampling factor of sequences holding a minority feature
+    # real data (chapter 12): the source of the sequences, and for source="digits" the size of
+    # a minority class in the pretraining pool as a fraction f of a majority class (rho_data = f)
+    source: str = "synthetic"
+    minority_frac: float = 1.0
 
     def __post_init__(self):
         _validate(self)
@@ -91,7 +103,12 @@ class Config:
     # -- derived quantities ---------------------------------------------------------------
     @property
     def freqs(self) -> tuple:
-        """The frequency vector (epsilon_1, ..., epsilon_d)."""
+        """The frequency vector (epsilon_1, ..., epsilon_d). For ``source="digits"``: each
+        class's size in the pretraining pool relative to a majority class (1 or f), in the order
+        of :func:`imbacl.sources.class_order` (majority classes first)."""
+        if self.source == "digits":
+            f = (self.minority_frac,) * (self.d - self.n_majority)
+            return (1.0,) * self.n_majority + f
         if self.eps is not None:
             return tuple(self.eps)
         return (self.eps_max,) * self.n_majority + (self.eps_min,) * (self.d - self.n_majority)
@@ -138,7 +155,7 @@ class Config:
 FIELD_NAMES = tuple(f.name for f in fields(Config))
 
 _INT_FIELDS = {"d", "d1", "seq_len", "m", "n_majority", "batch", "steps", "seed", "prune_start"}
-_STR_FIELDS = {"attention", "reweight", "prune_grad"}
+_STR_FIELDS = {"attention", "reweight", "prune_grad", "source"}
 
 
 def _error(name, value, allowed) -> ConfigError:
@@ -202,6 +219,7 @@ _NUMERIC_FIELDS = (
     "prune_start",
     "reweight_gamma",
     "resample",
+    "minority_frac",
 )
 
 
@@ -354,6 +372,54 @@ def _validate(c: Config):
         lo_open=False,
         why=" (each chunk draws a pool of 2*ceil(resample)*16*batch sequences)",
     )
+    _validate_source(c)
+
+
+def _pairs(fields: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in fields.items())
+
+
+def digits_class_size(frac: float) -> int:
+    """Pool images of a digits class at fraction ``frac`` of a full class: ``frac *
+    DIGITS_POOL`` rounded half up (0.03 -> 3)."""
+    return int(math.floor(frac * DIGITS_POOL + 0.5))
+
+
+def _validate_source(c: Config):
+    """The data source and the fields only it reads (chapter 12)."""
+    if not isinstance(c.source, str) or c.source not in SOURCES:
+        _fail("source", c.source, f"must be one of {', '.join(SOURCES)}")
+    _check_real("minority_frac", c.minority_frac, 0, 1)
+    if c.source != "digits":
+        if c.minority_frac != 1:
+            _fail(
+                "minority_frac",
+                c.minority_frac,
+                "must be 1 unless source=digits (the synthetic source's ratio is eps_min/eps_max)",
+            )
+        return
+    shape = {k: getattr(c, k) for k in DIGITS_SHAPE}
+    if shape != DIGITS_SHAPE:
+        _fail(
+            "source",
+            c.source,
+            f"needs {_pairs(DIGITS_SHAPE)} (10 classes, an 8x8 image as four 4x4-patch "
+            f"tokens), not {_pairs(shape)}; start from the digits preset (--preset digits)",
+        )
+    if digits_class_size(c.minority_frac) < 1:
+        _fail(
+            "minority_frac",
+            c.minority_frac,
+            f"must be >= {0.5 / DIGITS_POOL:g} with source=digits (a minority class keeps "
+            f"f * {DIGITS_POOL} images, rounded, of its {DIGITS_POOL}: at least 1)",
+        )
+    if c.resample != 1:
+        _fail(
+            "resample", c.resample, "must be 1 with source=digits (re-sampling is synthetic-only)"
+        )
+    for name in ("eps", "eps_sum"):
+        if getattr(c, name) is not None:
+            _fail(name, getattr(c, name), "must be None with source=digits (class sizes set it)")
 
 
 def _is_ndarray(x):
@@ -380,6 +446,22 @@ PRESETS = {
     # worst minority median 1.045 at step 50, 1.15 at step 100 (lam = 0: 1.07, 1.21;
     # lam = 0.002: 1.020, 1.10, failing 4 of 32 seeds).
     "theory": dict(d1=72, lam=0.001),
+    # Real data (chapter 12): the long-tailed digits, four 4x4-patch tokens per image.
+    # [choice] m = 64 neurons for ten classes; 2000 steps (the neurons' norms level off by step
+    # 1000); lr = 1; bias_scale = 1.25 makes neurons answer few classes (at 0.5 nearly every
+    # neuron fires on every class, at 1.5 many never fire); lam = 0.001 as in "theory".
+    "digits": dict(
+        source="digits",
+        d=10,
+        n_majority=5,
+        d1=16,
+        seq_len=4,
+        m=64,
+        steps=2000,
+        lr=1.0,
+        bias_scale=1.25,
+        lam=0.001,
+    ),
 }
 
 

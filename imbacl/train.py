@@ -23,6 +23,7 @@ from .history import History, log_steps
 from .loss import RunParams, objective, run_bias, update
 from .model import attention, init_weights
 from .resources import check
+from .sources import DigitsStream
 from .stream import DataStream
 
 #: the trainer's torch CPU thread count unless ``IMBACL_THREADS`` says otherwise
@@ -129,6 +130,13 @@ def _train(configs, record, progress, device, workers, compile, track=None):
         ]
     )
     p = run_params(configs, M, device)
+    if compile and configs[0].source != "synthetic":
+        raise ConfigError(
+            f"compile=True is invalid with source={configs[0].source}: the compiled step draws "
+            "synthetic tokens; train without --compile",
+            "compile",
+            True,
+        )
     if compile:
         steps = compiled_steps(configs, M, p, device, workers)
     else:
@@ -147,9 +155,14 @@ def plain_steps(
 ) -> Iterator[Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]]:
     """The default step function ``step(W, t) -> (loss, new W)`` on the stream's next views."""
     mode = configs[0].attention
-    stream = DataStream(
-        configs, M, transform=lambda X: attention(X, mode), device=device, workers=workers
-    )
+
+    def transform(X):
+        return attention(X, mode)
+
+    if configs[0].source == "digits":  # real data (chapter 12): the same step on its batches
+        stream = DigitsStream(configs, transform=transform, device=device, workers=workers)
+    else:
+        stream = DataStream(configs, M, transform=transform, device=device, workers=workers)
 
     def step(W, t):
         A1, A2, weights = stream.next()

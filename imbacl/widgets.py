@@ -73,6 +73,7 @@ __all__ = [
     "LamEpsExplorer",
     "WidthExplorer",
     "RemedyExplorer",
+    "DigitsExplorer",
     "TooBigError",
     "DEFAULT_BUDGET",
 ]
@@ -662,3 +663,100 @@ class RemedyExplorer(Explorer):
             for k in (0, 1)
         ]
         return f"Minority coverage: untreated {cov[0]:.2f}, treated {cov[1]:.2f}."
+
+
+class DigitsExplorer(Explorer):
+    """Chapter 12: the long-tailed digits at a minority fraction f, a weight decay and a
+    remedy, against the untreated runs of the same seeds (paired): the Figure-1 heatmap of the
+    first seed's neurons against the dictionary atoms (untreated, treated), and the dedicated
+    neuron halves per digit, majority and minority digits apart."""
+
+    title = "Explorer: the long-tailed digits"
+    figure_names = ("heatmap", "dedicated")
+    REMEDIES = {
+        "none": {},
+        "prune ST": dict(prune_frac=0.3, prune_grad="straight_through"),
+        "prune blocked": dict(prune_frac=0.3, prune_grad="blocked"),
+        "reweight known": dict(reweight="known"),
+        "reweight focal": dict(reweight="focal"),
+    }
+
+    def __init__(self, base: Config | None = None, atoms: np.ndarray | None = None, **kw):
+        from . import digits
+
+        self.atoms = atoms
+        super().__init__(base=digits.base_config() if base is None else base, **kw)
+
+    def make_controls(self) -> dict:
+        b = self.base
+        return {
+            "minority_frac": ipw.SelectionSlider(
+                options=[0.03, 0.1, 0.3, 1.0], value=0.03, description="f", **_style()
+            ),
+            "lam": _log_slider("λ", b.lam, 1e-4, 0.1),
+            "remedy": ipw.Dropdown(
+                options=list(self.REMEDIES),
+                value="reweight known",
+                description="remedy",
+                **_style(),
+            ),
+            "seeds": _seeds_slider(2, hi=8),
+            "steps": _steps_slider(b.steps, lo=200, hi=4000),
+        }
+
+    def configs(self) -> list[Config]:
+        v = self.values()
+        base = self.base.replace(minority_frac=v["minority_frac"], lam=v["lam"], steps=v["steps"])
+        treated = self.REMEDIES[v["remedy"]]
+        seeds = range(v["seeds"])
+        return [base.replace(seed=s) for s in seeds] + [
+            base.replace(seed=s, **treated) for s in seeds
+        ]
+
+    def describe(self, configs: Sequence[Config]) -> str:
+        n = len(configs) // 2
+        return f"{n} treated + {n} untreated runs, f = {configs[0].minority_frac:g}"
+
+    def compute(self, configs: Sequence[Config]):
+        from . import digits
+
+        result = sweep.run(configs, progress=self.progress, record_at=[0, configs[0].steps])
+        W = np.stack([result[i].W[0] for i in range(len(configs))])
+        if self.atoms is None:
+            self.atoms = digits.learn_atoms()
+        return W, digits.measure(configs, W, probe=False)
+
+    def figures(self, result, configs: Sequence[Config]) -> dict:
+        from . import digits
+
+        W, found = result
+        n = len(configs) // 2
+        energy = digits.atom_codes(configs[0], self.atoms)[1]
+        heat = digits.plot_heatmaps(
+            [W[0], W[n]], self.atoms, [energy, energy], ["untreated, seed 0", "treated, seed 0"]
+        )
+        ax = _wide_axes((6, 3.2))
+        fig, j = ax.figure, np.arange(10)
+        ax.bar(j - 0.2, found["dedicated"][:n].mean(0), 0.4, color="0.6", label="untreated")
+        ax.bar(j + 0.2, found["dedicated"][n:].mean(0), 0.4, color=plots.MIN, label="treated")
+        ax.set_xticks(j)
+        rare = digits.rare_classes(0)
+        ax.set_xlabel(f"digit (rare at seed 0: {', '.join(map(str, rare))})")
+        ax.set_ylabel("dedicated halves (mean over seeds)")
+        ax.legend()
+        return {"heatmap": heat, "dedicated": fig}
+
+    def summary(self, result, configs: Sequence[Config]) -> str:
+        from . import digits
+
+        _, found = result
+        n = len(configs) // 2
+        groups = [
+            digits.by_group(found["dedicated"][k], found["rare"][k])
+            for k in (slice(0, n), slice(n, None))
+        ]
+        return (
+            "Dedicated halves per minority digit: untreated "
+            f"{groups[0][1].mean():.2f}, treated {groups[1][1].mean():.2f}; per majority digit: "
+            f"{groups[0][0].mean():.2f}, {groups[1][0].mean():.2f}."
+        )
