@@ -89,12 +89,22 @@ def dedicated_counts(config: Config, W: np.ndarray) -> np.ndarray:
     return dedicated(firing_rates(config, W), alive(config, W)).sum((0, 1))
 
 
-def selectivity(rates: np.ndarray) -> np.ndarray:
+def whole_neurons(ded: np.ndarray) -> np.ndarray:
+    """Per class (..., 10), from :func:`dedicated` (..., 2, m, 10): the neurons with at least
+    one half dedicated to it (a neuron whose two halves are dedicated to the same digit
+    counts once)."""
+    return ded.any(-3).sum(-2)
+
+
+def selectivity(rates: np.ndarray, alive: np.ndarray | None = None) -> np.ndarray:
     """Mean over the firing neuron halves of their top class's share of firings (..., ):
-    1 = every neuron answers one class, 0.1 = none prefers any (how mixed the neurons are)."""
+    1 = every neuron answers one class, 0.1 = none prefers any (how mixed the neurons are).
+    ``alive`` (..., m): only these neurons count (as in :func:`dedicated`)."""
     total = rates.sum(-1)
     share = rates.max(-1) / np.maximum(total, 1e-300)
     on = total > 0
+    if alive is not None:
+        on = on & alive[..., None, :]
     return np.where(on, share, 0).sum((-1, -2)) / np.maximum(on.sum((-1, -2)), 1)
 
 
@@ -126,7 +136,13 @@ def global_tokens() -> np.ndarray:
 def learn_atoms(seed: int = 0) -> np.ndarray:
     """N_ATOMS unit atoms (N_ATOMS, 16) of the 4x4 patches: scikit-learn's DictionaryLearning
     on the centred tokens of every image (a balanced set, 10 classes of 174-183), a fixed
-    ruler for every run (cached, ``scripts/digits_sweeps.py``)."""
+    ruler for every run (cached, ``scripts/digits_sweeps.py``).
+
+    [choice] all 1797 images, probe images included: one dictionary for every seed and f,
+    so that atom frequencies and norms compare across runs (the seeds' probe sets together
+    cover nearly every image, so no shared set is disjoint from all of them). The dictionary
+    is unsupervised (no labels) and only measures; the encoder never sees a probe image, and
+    the probe's scores do not read the atoms."""
     from sklearn.decomposition import DictionaryLearning
 
     X = global_tokens().reshape(-1, 16)
@@ -164,6 +180,24 @@ def atom_cos2(W: np.ndarray, atoms: np.ndarray) -> np.ndarray:
     return P**2 / np.maximum((W**2).sum(-1, keepdims=True), 1e-300)
 
 
+def class_directions(config: Config) -> np.ndarray:
+    """Per digit (10, 4, 16), unit in Frobenius norm: [choice] the class-mean direction, the
+    mean of the run's tokens (centred and scaled by its pool, as the encoder sees them) over
+    the digit's balanced probe images (70 per digit, the same number for a rare and a frequent
+    digit, so that neither direction is noisier), the four token positions kept apart."""
+    idx = probe_set(config.seed)
+    X, y = run_tokens(config, idx).astype(np.float64), images()[1][idx]
+    U = np.stack([X[y == c].mean(0) for c in range(N_CLASSES)])
+    return U / np.linalg.norm(U, axis=(1, 2), keepdims=True)
+
+
+def class_norms(W: np.ndarray, U: np.ndarray) -> np.ndarray:
+    """||W U_c|| (..., 10) of weights W (..., m, 16) along class-mean directions U (10, 4,
+    16): the Frobenius norm of the neurons' responses to the four tokens of the direction."""
+    W = np.asarray(W, dtype=np.float64)
+    return np.sqrt((np.einsum("...mi,cli->...cml", W, U) ** 2).sum((-1, -2)))
+
+
 def atom_norms(W: np.ndarray, atoms: np.ndarray) -> np.ndarray:
     """||W a_j|| (..., N_ATOMS): the weight the neurons hold along each atom (its Stage-1
     growth is this norm's growth)."""
@@ -175,9 +209,14 @@ def atom_norms(W: np.ndarray, atoms: np.ndarray) -> np.ndarray:
 SEEDS = 8
 #: minority fractions f = rho_data of the pretraining pool
 FRACS = (1.0, 0.3, 0.1, 0.03)
-#: [choice] the weight-decay sweep: at f = 0.3, where both groups keep dedicated neurons at the
-#: preset's lam, over lam from below the preset's to where every neuron has decayed
-LAM_FRAC, LAMS = 0.3, (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)
+#: [choice] the weight-decay sweep over lam from below the preset's to ten times chapter 8's
+#: largest: at f = 0.3, the mildest tail, the one where the most seeds' minority digits keep a
+#: dedicated neuron at the smallest lam (at f = 0.1 and 0.03 most have none even at the preset's
+#: lam), and at f = 1, the null control (the two groups differ only in name there); LAM_SEEDS
+#: seeds each, more than SEEDS because a seed whose group has no dedicated neuron at the
+#: smallest lam is censored (:func:`lam_thresholds`) and the test needs LAM_NEED seeds left
+LAM_FRACS, LAMS = (1.0, 0.3), (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)
+LAM_SEEDS, LAM_NEED = 12, 8
 #: [choice] the remedies at the longest tail measured, f = 0.03, each paired by seed with the
 #: untreated run of the f sweep; pruning as in chapter 9 (alpha = 0.3 from step 0)
 REMEDY_FRAC = 0.03
@@ -186,8 +225,9 @@ REMEDY_ARMS = {
     "prune blocked": dict(prune_frac=0.3, prune_grad="blocked"),
     "reweight known": dict(reweight="known"),
 }
-#: snapshots of the f sweep for Stage 1, and [choice] its end: the step up to which the atom
-#: norms grow from their initial size (they level off from step 150 to 300 at f = 1 and 0.03)
+#: snapshots of the f sweep for Stage 1, and [choice] its end: the step up to which the growth
+#: of the norms along atoms and class means is read (the chapter prints the share of the run's
+#: whole growth reached by then)
 SNAPSHOTS, STAGE1_END = (0, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000), 100
 #: the cached files of chapter 12, relative to the repository root
 FILES = {
@@ -198,6 +238,8 @@ FILES = {
 }
 #: the command that writes every file of :data:`FILES` (each records it)
 COMMAND = "python scripts/digits_sweeps.py"
+#: the command line that trains one long-tailed run and prints its summary (:func:`summary`)
+RUN_COMMAND = "python -m imbacl run --preset digits --set minority_frac=0.03 --json"
 
 
 def base_config() -> Config:
@@ -213,7 +255,12 @@ def plan(base: Config | None = None) -> dict:
     seeds = range(SEEDS)
     return {
         "fracs": [b.replace(minority_frac=f, seed=s) for f in FRACS for s in seeds],
-        "lam": [b.replace(minority_frac=LAM_FRAC, lam=x, seed=s) for x in LAMS for s in seeds],
+        "lam": [
+            b.replace(minority_frac=f, lam=x, seed=s)
+            for f in LAM_FRACS
+            for x in LAMS
+            for s in range(LAM_SEEDS)
+        ],
         "remedies": [
             b.replace(minority_frac=REMEDY_FRAC, seed=s, **kw)
             for kw in REMEDY_ARMS.values()
@@ -224,11 +271,16 @@ def plan(base: Config | None = None) -> dict:
 
 def measure(configs: Sequence[Config], W: np.ndarray, probe: bool = True) -> dict:
     """The per-run measurements of final weights W (R, m, d1): dedicated neuron halves per
-    class (R, 10), selectivity (R,), the rare classes (R, 10 - n_majority) and, with ``probe``,
-    the balanced probe accuracy per class (R, 10)."""
+    class (R, 10), whole dedicated neurons per class (R, 10, :func:`whole_neurons`),
+    selectivity (R,), the rare classes (R, 10 - n_majority) and, with ``probe``, the balanced
+    probe accuracy per class (R, 10). Only living neurons count (:func:`alive`)."""
+    rates = [firing_rates(c, w) for c, w in zip(configs, W)]
+    live = [alive(c, w) for c, w in zip(configs, W)]
+    ded = [dedicated(r, a) for r, a in zip(rates, live)]
     out = {
-        "dedicated": np.stack([dedicated_counts(c, w) for c, w in zip(configs, W)]),
-        "selectivity": np.array([selectivity(firing_rates(c, w)) for c, w in zip(configs, W)]),
+        "dedicated": np.stack([d.sum((0, 1)) for d in ded]),
+        "dedicated_whole": np.stack([whole_neurons(d) for d in ded]),
+        "selectivity": np.array([selectivity(r, a) for r, a in zip(rates, live)]),
         "rare": np.array([rare_classes(c.seed, c.n_majority) for c in configs]),
     }
     if probe:
@@ -239,7 +291,8 @@ def measure(configs: Sequence[Config], W: np.ndarray, probe: bool = True) -> dic
 def run_sweep(name: str, configs: Sequence[Config], atoms: np.ndarray, threads: int = 1) -> dict:
     """Train one cached sweep (:func:`plan`) as batches of one shape and measure it: final
     weights W (R, m, d1) and :func:`measure`; for the f sweep also the atoms' norms at
-    SNAPSHOTS (R, S, N_ATOMS) and their pool statistics (R, N_ATOMS)."""
+    SNAPSHOTS (R, S, N_ATOMS), their pool statistics (R, N_ATOMS) and the norms along the
+    class-mean directions (R, S, 10, :func:`class_norms`)."""
     from .sweep import run
 
     T = configs[0].steps
@@ -252,6 +305,9 @@ def run_sweep(name: str, configs: Sequence[Config], atoms: np.ndarray, threads: 
         Ws = np.stack([h.P[0] @ h.M[0].T for h in hs])  # (R, S, m, d1)
         out["snapshots"] = np.array(record)
         out["atom_norms"] = atom_norms(Ws, atoms)
+        out["class_norms"] = np.stack(
+            [class_norms(w, class_directions(c)) for c, w in zip(configs, Ws)]
+        )
         codes = [atom_codes(c, atoms) for c in configs]
         out["atom_use"] = np.stack([u for u, _ in codes])
         out["atom_energy"] = np.stack([e for _, e in codes])
@@ -292,7 +348,9 @@ def by_group(per_class: np.ndarray, rare: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def select(rec: dict, key: str, **fields) -> np.ndarray:
-    """``rec[key]`` of the runs whose configs match ``fields``, in seed order."""
+    """``rec[key]`` of the runs whose configs match ``fields``, in seed order: row k of two
+    selections (e.g. a remedy arm and the f sweep's untreated runs) is the same seed, so the
+    two are paired by seed whatever order the runs were saved in."""
     keep = [
         i
         for i, c in enumerate(rec["configs"])
@@ -311,35 +369,58 @@ def per_frac(rec: dict, key: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
 
 
-def lam_thresholds(rec: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The lam sweep per group: dedicated neuron halves in all majority classes and in all
-    minority classes (len(LAMS), SEEDS), and per seed the smallest lam of the grid from which
-    the group has none at every larger lam (the lam threshold's analogue; the grid's smallest
-    lam where it has none anywhere)."""
-    from .metrics import smallest_passing
+def last_gone(lams: Sequence[float], counts: np.ndarray) -> np.ndarray:
+    """Per seed (counts: (len(lams), S) dedicated halves of a group), the smallest lam of the
+    grid from which the group has none at every larger lam; NaN (censored) where the group has
+    none at the grid's smallest lam (no neuron to lose: the threshold lies below the grid) or
+    still has one at its largest (above the grid)."""
+    counts, lams = np.asarray(counts), np.asarray(lams, dtype=float)
+    out = np.full(counts.shape[1], np.nan)
+    for s in range(counts.shape[1]):
+        c = counts[:, s]
+        if c[0] == 0 or c[-1] > 0:
+            continue
+        k = len(c) - 1
+        while c[k - 1] == 0:
+            k -= 1
+        out[s] = lams[k]
+    return out
 
+
+def lam_thresholds(rec: dict, frac: float) -> dict:
+    """The lam sweep at ``frac`` per group: dedicated neuron halves in all majority and in all
+    minority digits of a run (len(LAMS), LAM_SEEDS) and per seed their thresholds
+    (:func:`last_gone`); ``kept``: the seeds where both thresholds are measured (neither group
+    censored), the only ones a paired difference may read."""
     maj, mino = [], []
     for x in LAMS:
-        a, b = by_group(select(rec, "dedicated", lam=x), select(rec, "rare", lam=x))
-        k = select(rec, "rare", lam=x).shape[1]
-        maj.append(a * (10 - k))
-        mino.append(b * k)
-    maj, mino = np.array(maj), np.array(mino)
-    lams = np.array(LAMS)
-
-    def first_gone(counts):
-        return np.array(
-            [smallest_passing(lams, (counts[:, s] == 0) * 1.0, 1.0) for s in range(counts.shape[1])]
-        )
-
-    return maj, mino, first_gone(maj), first_gone(mino)
+        rare = select(rec, "rare", lam=x, minority_frac=frac)
+        a, b = by_group(select(rec, "dedicated", lam=x, minority_frac=frac), rare)
+        maj.append(a * (N_CLASSES - rare.shape[1]))
+        mino.append(b * rare.shape[1])
+    maj, mino = np.rint(maj), np.rint(mino)
+    t_maj, t_min = last_gone(LAMS, maj), last_gone(LAMS, mino)
+    kept = np.isfinite(t_maj) & np.isfinite(t_min)
+    return {"maj": maj, "min": mino, "lam_maj": t_maj, "lam_min": t_min, "kept": kept}
 
 
-def stage1_growth(rec: dict, frac: float, step: int = STAGE1_END) -> np.ndarray:
-    """Per run at ``frac`` (SEEDS, N_ATOMS): ||W a_j|| at ``step`` over its value at step 0."""
-    norms, steps = select(rec, "atom_norms", minority_frac=frac), np.asarray(rec["snapshots"])
+def stage1_growth(
+    rec: dict, frac: float, step: int = STAGE1_END, key: str = "atom_norms"
+) -> np.ndarray:
+    """Per run at ``frac`` (SEEDS, n): the norm ``key`` (``atom_norms``: along each atom;
+    ``class_norms``: along each digit's class-mean direction) at ``step`` over its value at
+    step 0."""
+    norms, steps = select(rec, key, minority_frac=frac), np.asarray(rec["snapshots"])
     k = int(np.flatnonzero(steps == step)[0])
     return norms[:, k] / norms[:, 0]
+
+
+def growth_share(rec: dict, frac: float, step: int = STAGE1_END, key: str = "atom_norms"):
+    """Per run at ``frac`` (SEEDS,): the share of the whole run's log growth along ``key``
+    (mean over its directions) reached by ``step``."""
+    log_at = np.log(stage1_growth(rec, frac, step, key)).mean(1)
+    log_end = np.log(stage1_growth(rec, frac, int(np.asarray(rec["snapshots"])[-1]), key))
+    return log_at / log_end.mean(1)
 
 
 def rank_correlation(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -364,11 +445,11 @@ def summary(history, r: int) -> dict:
     class (``pure_per_feature``, by digit), classes with one (``covered``), the majority and
     minority digits, the mean selectivity (``feature_energy``: 1 = each neuron answers one
     class) and the mean number of classes a firing neuron half fires on for at least half of
-    their images (``mean_set_size``)."""
+    their images (``mean_set_size``); only living neurons count (:func:`alive`)."""
     c, W = history.configs[r], history.W[r]
-    rates = firing_rates(c, W)
-    ded = dedicated(rates, alive(c, W)).sum((0, 1))
-    on = rates.sum(-1) > 0
+    rates, live = firing_rates(c, W), alive(c, W)
+    ded = dedicated(rates, live).sum((0, 1))
+    on = (rates.sum(-1) > 0) & live  # living neurons' firing halves, as in the counts
     rare = list(rare_classes(c.seed, c.n_majority))
     tail = max(1, c.steps // 10)
     return {
@@ -377,7 +458,7 @@ def summary(history, r: int) -> dict:
         "majority": [k for k in range(N_CLASSES) if k not in rare],
         "minority": rare,
         "pool_sizes": class_sizes(c).tolist(),
-        "feature_energy": round(float(selectivity(rates)), 6),
+        "feature_energy": round(float(selectivity(rates, live)), 6),
         "mean_set_size": round(float((rates >= DEDICATED_RATE).sum(-1)[on].mean()), 6)
         if on.any()
         else 0.0,
@@ -503,6 +584,32 @@ def plot_growth(rec: dict, fracs: Sequence[float] = (1.0, 0.03)):
         ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.set_ylabel(r"$\|W a_j\|$ / initial")
+        ax.set_title(f"f = {f:g}", fontsize=9)
+        ax.legend(fontsize=8)
+    return fig
+
+
+def plot_class_growth(rec: dict, fracs: Sequence[float] = (1.0, 0.03)):
+    """Stage 1 along the class-mean directions: ||W U_c|| over its initial value against step,
+    mean over each run's majority digits and over its minority digits, then over seeds, one
+    panel per f."""
+    import matplotlib.pyplot as plt
+
+    steps = np.asarray(rec["snapshots"])
+    fig, axes = plt.subplots(1, len(fracs), figsize=(4 * len(fracs), 3), layout="constrained")
+    for ax, f in zip(np.atleast_1d(axes), fracs):
+        norms = select(rec, "class_norms", minority_frac=f)
+        g, rare = norms / norms[:, :1], select(rec, "rare", minority_frac=f)
+        groups = [by_group(g[:, k], rare) for k in range(len(steps))]
+        for i, (name, color) in enumerate(
+            (("majority digits", "tab:blue"), ("minority digits", "tab:orange"))
+        ):
+            ax.plot(steps[1:], [grp[i].mean() for grp in groups[1:]], color=color, label=name)
+        ax.axvline(STAGE1_END, color="k", ls=":", lw=1)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_ylabel(r"$\|W U_c\|$ / initial")
         ax.set_title(f"f = {f:g}", fontsize=9)
         ax.legend(fontsize=8)
     return fig

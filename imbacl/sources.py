@@ -157,8 +157,12 @@ class DigitsStream:
 
     Per run and chunk of CHUNK_STEPS steps, from its "data" generator: K pool positions per
     step (uniform with replacement, so a class is drawn in proportion to its pool size), then
-    the mask words of :func:`imbacl.data.random_mask`. Views are made a block of steps at a
-    time for all runs as one program, as for the synthetic tokens."""
+    the mask words of :func:`imbacl.data.random_mask` (both by :func:`chunk_draws`). Views are
+    made a block of steps at a time for all runs as one program, as for the synthetic tokens.
+
+    ``workers`` is accepted for the trainer's one call signature (``imbacl.train.plain_steps``
+    passes it to either stream) and ignored: the draws are a few integers per step, made in
+    this process; the synthetic stream's worker pool has nothing to do here."""
 
     BLOCK_ELEMENTS = 1 << 20
 
@@ -199,11 +203,7 @@ class DigitsStream:
 
     def _draw_chunk(self):
         for r, gen in enumerate(self.gens):
-            pos = torch.randint(
-                0, len(self.pools[r]), (CHUNK_STEPS, self.K), generator=gen, device=self.device
-            )
-            self.idx[r] = self.pools[r][pos]
-            torch.randint(0, 2**32, self.words.shape[1:], generator=gen, out=self.words[r])
+            self.idx[r], self.words[r] = chunk_draws(gen, self.pools[r], self.K, self.L, self.d1)
 
     def _make_block(self, t0):
         steps = slice(t0, t0 + self.block)
@@ -227,22 +227,32 @@ class DigitsStream:
         return A1[:, i], A2[:, i], (None if w is None else w[:, i])
 
 
+def chunk_draws(
+    gen: torch.Generator, pool: torch.Tensor, K: int, L: int, d1: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One chunk of a run's draws from its "data" generator, in the order every consumer takes
+    them: CHUNK_STEPS x K image indices from ``pool`` (uniform positions, with replacement),
+    then the mask words (CHUNK_STEPS, K, L, ceil(d1 / 32)) of :func:`imbacl.data.random_mask`.
+    The one place the digits draws are made (:class:`DigitsStream`, :func:`draws`)."""
+    pos = torch.randint(0, len(pool), (CHUNK_STEPS, K), generator=gen, device=pool.device)
+    n_words = (d1 + 31) // 32
+    words = torch.randint(0, 2**32, (CHUNK_STEPS, K, L, n_words), generator=gen, device=pool.device)
+    return pool[pos], words
+
+
 def draws(config: Config, steps: int) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
     """The raw draws of the first ``steps`` steps (a multiple of CHUNK_STEPS) of one run, as
-    :class:`DigitsStream` takes them from the run's generator: image indices (steps, K), the
+    :class:`DigitsStream` takes them (:func:`chunk_draws`): image indices (steps, K), the
     mask (steps, K, L, d1) and the run's tokens of those images (steps, K, L, d1). For tests
     and for showing the views."""
     if steps % CHUNK_STEPS:
         raise ValueError(f"steps={steps} must be a multiple of {CHUNK_STEPS}")
     gen, pool = generator(config.seed, "data"), torch.as_tensor(pool_indices(config))
-    n_words, idx, masks = (config.d1 + 31) // 32, [], []
-    for _ in range(steps // CHUNK_STEPS):
-        pos = torch.randint(0, len(pool), (CHUNK_STEPS, config.batch), generator=gen)
-        idx.append(pool[pos])
-        words = torch.randint(
-            0, 2**32, (CHUNK_STEPS, config.batch, config.seq_len, n_words), generator=gen
-        )
-        masks.append(unpack_bits(words, config.d1))
-    idx_all = torch.cat(idx).numpy()
+    chunks = [
+        chunk_draws(gen, pool, config.batch, config.seq_len, config.d1)
+        for _ in range(steps // CHUNK_STEPS)
+    ]
+    idx_all = torch.cat([i for i, _ in chunks]).numpy()
+    masks = torch.cat([unpack_bits(w, config.d1) for _, w in chunks])
     X = torch.as_tensor(run_tokens(config))[torch.as_tensor(idx_all)]
-    return idx_all, torch.cat(masks), X
+    return idx_all, masks, X

@@ -667,24 +667,19 @@ class RemedyExplorer(Explorer):
 
 class DigitsExplorer(Explorer):
     """Chapter 12: the long-tailed digits at a minority fraction f, a weight decay and a
-    remedy, against the untreated runs of the same seeds (paired): the Figure-1 heatmap of the
-    first seed's neurons against the dictionary atoms (untreated, treated), and the dedicated
-    neuron halves per digit, majority and minority digits apart."""
+    remedy (one of :data:`imbacl.digits.REMEDY_ARMS`), against the untreated runs of the same
+    seeds (paired): the Figure-1 heatmap of the first seed's neurons against the dictionary
+    atoms (untreated, treated), and the dedicated neuron halves per majority and per minority
+    digit (each run's own rare digits; mean over seeds)."""
 
     title = "Explorer: the long-tailed digits"
     figure_names = ("heatmap", "dedicated")
-    REMEDIES = {
-        "none": {},
-        "prune ST": dict(prune_frac=0.3, prune_grad="straight_through"),
-        "prune blocked": dict(prune_frac=0.3, prune_grad="blocked"),
-        "reweight known": dict(reweight="known"),
-        "reweight focal": dict(reweight="focal"),
-    }
 
     def __init__(self, base: Config | None = None, atoms: np.ndarray | None = None, **kw):
         from . import digits
 
         self.atoms = atoms
+        self.arms = digits.REMEDY_ARMS
         super().__init__(base=digits.base_config() if base is None else base, **kw)
 
     def make_controls(self) -> dict:
@@ -695,7 +690,7 @@ class DigitsExplorer(Explorer):
             ),
             "lam": _log_slider("λ", b.lam, 1e-4, 0.1),
             "remedy": ipw.Dropdown(
-                options=list(self.REMEDIES),
+                options=list(self.arms),
                 value="reweight known",
                 description="remedy",
                 **_style(),
@@ -707,7 +702,7 @@ class DigitsExplorer(Explorer):
     def configs(self) -> list[Config]:
         v = self.values()
         base = self.base.replace(minority_frac=v["minority_frac"], lam=v["lam"], steps=v["steps"])
-        treated = self.REMEDIES[v["remedy"]]
+        treated = self.arms[v["remedy"]]
         seeds = range(v["seeds"])
         return [base.replace(seed=s) for s in seeds] + [
             base.replace(seed=s, **treated) for s in seeds
@@ -726,6 +721,15 @@ class DigitsExplorer(Explorer):
             self.atoms = digits.learn_atoms()
         return W, digits.measure(configs, W, probe=False)
 
+    def _groups(self, found, n: int) -> list:
+        """[(majority, minority) per-run means (seeds,)] for the untreated and treated runs."""
+        from . import digits
+
+        return [
+            digits.by_group(found["dedicated"][k], found["rare"][k])
+            for k in (slice(0, n), slice(n, None))
+        ]
+
     def figures(self, result, configs: Sequence[Config]) -> dict:
         from . import digits
 
@@ -735,26 +739,22 @@ class DigitsExplorer(Explorer):
         heat = digits.plot_heatmaps(
             [W[0], W[n]], self.atoms, [energy, energy], ["untreated, seed 0", "treated, seed 0"]
         )
-        ax = _wide_axes((6, 3.2))
-        fig, j = ax.figure, np.arange(10)
-        ax.bar(j - 0.2, found["dedicated"][:n].mean(0), 0.4, color="0.6", label="untreated")
-        ax.bar(j + 0.2, found["dedicated"][n:].mean(0), 0.4, color=plots.MIN, label="treated")
-        ax.set_xticks(j)
-        rare = digits.rare_classes(0)
-        ax.set_xlabel(f"digit (rare at seed 0: {', '.join(map(str, rare))})")
-        ax.set_ylabel("dedicated halves (mean over seeds)")
+        ax = _wide_axes((5, 3.2))
+        fig, j = ax.figure, np.arange(2)
+        groups = self._groups(found, n)
+        for k, (name, color, dx) in enumerate(
+            (("untreated", "0.6", -0.2), ("treated", plots.MIN, 0.2))
+        ):
+            means = [groups[k][0].mean(), groups[k][1].mean()]
+            ax.bar(j + dx, means, 0.4, color=color, label=name)
+        ax.set_xticks(j, ["majority digits", "minority digits"])
+        ax.set_ylabel("dedicated halves per digit\n(mean over seeds)")
         ax.legend()
         return {"heatmap": heat, "dedicated": fig}
 
     def summary(self, result, configs: Sequence[Config]) -> str:
-        from . import digits
-
         _, found = result
-        n = len(configs) // 2
-        groups = [
-            digits.by_group(found["dedicated"][k], found["rare"][k])
-            for k in (slice(0, n), slice(n, None))
-        ]
+        groups = self._groups(found, len(configs) // 2)
         return (
             "Dedicated halves per minority digit: untreated "
             f"{groups[0][1].mean():.2f}, treated {groups[1][1].mean():.2f}; per majority digit: "

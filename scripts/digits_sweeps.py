@@ -5,7 +5,8 @@
 
 Writes imbacl.digits.FILES under results/digits/: the dictionary atoms (the features of real
 data), the sweep over the minority fraction f (with the early snapshots of Stage 1 and the
-balanced probes), the weight-decay sweep at f = 0.3 and the remedy arms at f = 0.03. One
+balanced probes and the norms along atoms and class means), the weight-decay sweep at f = 1
+(the null control) and f = 0.3 and the remedy arms at f = 0.03. One
 trainer thread (IMBACL_THREADS is ignored here), so the files do not depend on the machine's
 cores; every file records this command and the seconds it took.
 """

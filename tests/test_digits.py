@@ -32,16 +32,17 @@ def test_patches_are_the_four_quadrants_and_unpatch_inverts_them():
     assert np.array_equal(digits.unpatch(tok), imgs)
 
 
-@pytest.mark.parametrize("f", digits.FRACS + (0.005 + 1e-9,))
+@pytest.mark.parametrize(
+    "f, small", [(1.0, 100), (0.3, 30), (0.1, 10), (0.03, 3), (0.005 + 1e-9, 1)]
+)
 @pytest.mark.parametrize("seed", [0, 1, 5])
-def test_the_pool_has_the_requested_per_class_counts(f, seed):
+def test_the_pool_has_the_requested_per_class_counts(f, small, seed):
     c = BASE.replace(minority_frac=f, seed=seed)
     pool = digits.pool_indices(c)
     counts = np.bincount(digits.images()[1][pool], minlength=10)
     rare = digits.rare_classes(seed)
-    small = int(np.floor(f * DIGITS_POOL + 0.5))
-    assert small >= 1
-    expected = [small if k in rare else DIGITS_POOL for k in range(10)]
+    assert DIGITS_POOL == 100
+    expected = [small if k in rare else 100 for k in range(10)]
     assert counts.tolist() == expected == digits.class_sizes(c).tolist()
     assert len(np.unique(pool)) == len(pool)  # no image twice
     assert c.rho == pytest.approx(f)  # rho_data = f
@@ -137,6 +138,99 @@ def test_the_dedicated_rule_and_the_group_means():
     assert maj.tolist() == [7.0, 12.0] and mino.tolist() == [2.0, 17.0]
 
 
+def test_whole_neurons_count_a_neuron_once_and_selectivity_counts_living_neurons():
+    ded = np.zeros((2, 3, 10), bool)
+    ded[0, 0, 4] = ded[1, 0, 4] = True  # both halves of neuron 0 dedicated to 4: one neuron
+    ded[1, 1, 4] = True
+    ded[0, 2, 7], ded[1, 2, 1] = True, True  # one neuron, two digits: once for each
+    assert ded.sum((0, 1))[[1, 4, 7]].tolist() == [1, 3, 1]
+    assert digits.whole_neurons(ded)[[1, 4, 7]].tolist() == [1, 2, 1]
+    rates = np.zeros((2, 2, 10))
+    rates[0, 0, 3] = 0.8  # neuron 0 answers one digit: share 1
+    rates[0, 1, :] = 0.5  # neuron 1 answers all ten: share 0.1
+    assert digits.selectivity(rates) == pytest.approx(0.55)
+    assert digits.selectivity(rates, np.array([True, False])) == pytest.approx(1.0)
+    assert digits.selectivity(rates, np.array([False, False])) == 0.0
+
+
+def _rec(keyed: dict, seeds, **arrays):
+    """A cached-sweep-like record: configs (fields ``keyed`` per run) in the given seed order."""
+    configs = [BASE.replace(seed=s, **kw) for kw in keyed for s in seeds]
+    return {"configs": configs, **arrays}
+
+
+def test_select_returns_runs_in_seed_order_whatever_the_saved_order():
+    seeds = [3, 0, 2, 1]  # saved out of order, as a remedy cache might be
+    rec = _rec([dict(minority_frac=0.03), dict(minority_frac=1.0)], seeds,
+               value=np.array(seeds + [10 + s for s in seeds]))  # fmt: skip
+    assert digits.select(rec, "value", minority_frac=0.03).tolist() == [0, 1, 2, 3]
+    assert digits.select(rec, "value", minority_frac=1.0).tolist() == [10, 11, 12, 13]
+    treated, untreated = digits.select(rec, "value", minority_frac=0.03), np.arange(4)
+    assert np.array_equal(treated, untreated)  # row k is seed k in both: paired
+
+
+def test_last_gone_censors_seeds_with_nothing_to_lose_or_nothing_lost():
+    lams = (0.001, 0.01, 0.1, 1.0)
+    counts = np.array(
+        [
+            [3, 0, 2, 4],  # smallest lam: seed 1 has none (censored below)
+            [1, 0, 0, 4],  # seed 0 loses its last at 0.1; seed 2 loses one, then regains
+            [0, 0, 1, 2],
+            [0, 0, 0, 1],  # seed 3 keeps one at the largest lam (censored above)
+        ]
+    )
+    t = digits.last_gone(lams, counts)
+    assert t[0] == 0.1 and t[2] == 1.0  # from 0.1 (seed 0) and 1.0 (seed 2) on: none
+    assert np.isnan(t[1]) and np.isnan(t[3])
+
+
+def test_lam_thresholds_pair_only_the_seeds_neither_group_censors():
+    lams, seeds = digits.LAMS, range(4)
+    ded = np.zeros((len(lams), 4, 10))
+    rare = np.array([digits.rare_classes(s) for s in seeds])
+    for s in seeds:
+        maj = [c for c in range(10) if c not in rare[s]]
+        ded[:4, s, maj[0]] = 2  # majority: gone from lams[4]
+        if s != 2:  # seed 2's minority digits have no dedicated neuron at all
+            ded[: 1 + s, s, rare[s][0]] = 1  # minority: gone from lams[1 + s]
+    rec = _rec([dict(lam=x, minority_frac=0.3) for x in lams], seeds,
+               dedicated=ded.reshape(-1, 10), rare=np.tile(rare, (len(lams), 1)))  # fmt: skip
+    out = digits.lam_thresholds(rec, 0.3)
+    assert out["maj"][:, 0].tolist() == [2, 2, 2, 2, 0, 0]
+    assert out["kept"].tolist() == [True, True, False, True]
+    assert out["lam_maj"].tolist() == [lams[4]] * 4
+    assert out["lam_min"][[0, 1, 3]].tolist() == [lams[1], lams[2], lams[4]]
+
+
+def test_stage1_growth_reads_the_norms_at_a_snapshot_over_step_0():
+    seeds = range(2)
+    norms = np.ones((2, 3, 4))
+    norms[:, 1] = [[2, 4, 8, 16], [1, 1, 1, 1]]
+    norms[:, 2] = 32
+    rec = _rec([dict(minority_frac=1.0)], seeds, atom_norms=norms, class_norms=norms / 2,
+               snapshots=np.array([0, 100, 2000]))  # fmt: skip
+    assert digits.stage1_growth(rec, 1.0, 100).tolist() == [[2, 4, 8, 16], [1, 1, 1, 1]]
+    got = digits.stage1_growth(rec, 1.0, 100, key="class_norms")
+    assert got.tolist() == [[2, 4, 8, 16], [1, 1, 1, 1]]
+    share = digits.growth_share(rec, 1.0, 100)
+    assert share == pytest.approx([np.log([2, 4, 8, 16]).mean() / np.log(32), 0.0])
+
+
+def test_class_directions_are_unit_class_means_and_class_norms_read_them():
+    c = BASE.replace(minority_frac=0.1, seed=1)
+    U = digits.class_directions(c)
+    assert U.shape == (10, 4, 16)
+    assert np.allclose(np.linalg.norm(U, axis=(1, 2)), 1.0)
+    idx = digits.probe_set(1)
+    y, X = digits.images()[1][idx], digits.run_tokens(c, idx).astype(float)
+    mean3 = X[y == 3].mean(0)
+    assert np.allclose(U[3], mean3 / np.linalg.norm(mean3))
+    W = np.random.default_rng(0).normal(size=(5, 8, 16))  # (snapshots, m, d1)
+    expected = np.sqrt(sum(((W @ U[3, pos]) ** 2).sum(-1) for pos in range(4)))
+    assert np.allclose(digits.class_norms(W, U)[:, 3], expected)
+    assert np.allclose(digits.class_norms(2 * W, U), 2 * digits.class_norms(W, U))
+
+
 def _one_line(text):
     return text.strip().count("\n") == 0 and text.strip()
 
@@ -168,6 +262,7 @@ def test_the_source_fields_are_validated_in_one_line(kw, field, says):
         (dict(resample=2.0), "resample"),
         (dict(d1=36), "source"),
         (dict(eps=(0.1,) * 10), "eps"),
+        (dict(n_majority=3), "n_majority"),
     ],
 )
 def test_bad_digits_configs_name_their_field(kw, field):
