@@ -205,7 +205,7 @@ def atom_norms(W: np.ndarray, atoms: np.ndarray) -> np.ndarray:
 
 
 # -- the cached sweeps of chapter 12 ---------------------------------------------------------
-#: seeds of every arm: four complementary pairs, so every digit is rare in four of them
+#: seeds of every arm, four complementary pairs, so every digit is rare in four of them
 SEEDS = 8
 #: minority fractions f = rho_data of the pretraining pool
 FRACS = (1.0, 0.3, 0.1, 0.03)
@@ -225,7 +225,7 @@ REMEDY_ARMS = {
     "prune blocked": dict(prune_frac=0.3, prune_grad="blocked"),
     "reweight known": dict(reweight="known"),
 }
-#: snapshots of the f sweep for Stage 1, and [choice] its end: the step up to which the growth
+#: snapshots of the f sweep for Stage 1, and [choice] its end, the step up to which the growth
 #: of the norms along atoms and class means is read (the chapter prints the share of the run's
 #: whole growth reached by then)
 SNAPSHOTS, STAGE1_END = (0, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000), 100

@@ -154,22 +154,24 @@ def arm_table(
     per_run = [pruning_measures(c, p) for c, p in zip(final.configs, final.P)]
     for key in per_run[0] if per_run else ():
         t.add(key, np.array([r[key] for r in per_run]))
-    acc = [(probes or {}).get(c) for c in final.configs]
-    t.add(
-        "probe_maj",
-        [
-            np.nan if a is None else float(np.mean(a[: c.n_majority]))
-            for a, c in zip(acc, final.configs)
-        ],
-    )
-    t.add(
-        "probe_min",
-        [
-            np.nan if a is None else float(np.mean(a[c.n_majority :]))
-            for a, c in zip(acc, final.configs)
-        ],
-    )
+    for key, values in probe_columns(final.configs, probes).items():
+        t.add(key, values)
     return t
+
+
+def probe_columns(configs: Sequence[Config], probes: dict | None) -> dict:
+    """``probe_maj`` / ``probe_min`` per run of ``configs``: the mean balanced probe accuracy
+    over its majority / minority features, from ``probes`` (:func:`load_probes`); NaN where a
+    run was not probed."""
+    acc = [(probes or {}).get(c) for c in configs]
+    return {
+        "probe_maj": [
+            np.nan if a is None else float(np.mean(a[: c.n_majority])) for a, c in zip(acc, configs)
+        ],
+        "probe_min": [
+            np.nan if a is None else float(np.mean(a[c.n_majority :])) for a, c in zip(acc, configs)
+        ],
+    }
 
 
 def paired_arm(base: Config, arm: dict, seeds: int, **train_kwargs: Any) -> RunTable:
@@ -256,6 +258,10 @@ PROBE_ARMS = (
 )
 PROBE_N = 1000
 PROBE_FILE = "results/remedies/probes.npz"
+# The width-limited regime (chapter 9: theory with few neurons; the sweep is the command the
+# chapter prints) and the probes of all its runs.
+WIDTH_LIMITED = "results/width_limited.npz"
+WIDTH_PROBES = "results/width_limited_probes.npz"
 
 
 def to_probe(final: FinalSweep) -> list:

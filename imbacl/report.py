@@ -565,10 +565,10 @@ class Trend:
 
 def trend_text(rule: Rule) -> str:
     """The trend column of a verdict row: the :class:`Curve` of a :class:`Trend` (per regime
-    for :class:`Regimes` of trends); empty for other rules."""
+    for :class:`Regimes`, per setting for :class:`Across`, of trends); empty for other rules."""
     if isinstance(rule, Trend):
         return str(rule.estimate)
-    if isinstance(rule, Regimes):
+    if isinstance(rule, (Regimes, Across)):
         parts = [f"{name}: {trend_text(r)}" for name, r in rule.rules if trend_text(r)]
         return "; ".join(parts)
     return ""

@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike
 from . import metrics, theory
 from .config import Config, density_matched, preset
 from .io import load_record, save_record
-from .report import Bound, Curve, Regimes, Trend, bootstrap
+from .report import Bound, Curve, Regimes, Trend, bootstrap, paired
 from .report import trend as report_trend
 from .sweep import RunTable, run_each
 from .train import initial_projections, train
@@ -33,7 +33,10 @@ if TYPE_CHECKING:
 
 D_REF = 9  # the book's size: the theory preset is set at d = 9
 DS = (8, 9, 12, 16, 24, 32, 64, 128)  # eps fixed
-DS_EPSD = (8, 9, 12, 16, 24, 32)  # eps * d fixed: at d = 64 a run would need ~40k steps
+DS_EPSD = (8, 9, 12, 16, 24, 32)  # eps * d fixed, every rho
+# [choice] eps d fixed at d = 64 only at rho = 0.3, SEEDS_LARGE seeds: its runs need 26,300 steps
+# (T2 grows as 1/eps_max); the other rho would add about half an hour each here.
+RHOS_AT_EPSD = {64: (0.3,)}
 RHOS = (0.2, 0.3, 0.5, 1.0)
 # [choice] d = 128 only at rho = 0.3 (the rows most claims are read at): its 5 runs took 25 min
 # on two cores; the other three rho would add about an hour (the chapter computes both).
@@ -52,6 +55,17 @@ PRUNE_ALPHA = 0.3
 PRUNE_RHOS = (0.3, 0.5, 0.9)
 PRUNED = {"eps_d_prune_st": "straight_through", "eps_d_prune_blocked": "blocked"}
 MORE = "eps_d_more"
+# The same pruning at the smaller fraction PRUNE_ALPHA_LOW (eps d fixed), and at PRUNE_ALPHA on
+# the eps fixed sizes d <= 32 at rho 0.3 and 0.5 [choice] (the untreated "eps" files hold no
+# rho = 0.9): every pruned kind as {name: (scaling of its untreated twin, alpha, gradient)}.
+PRUNE_ALPHA_LOW = 0.1
+PRUNE_KINDS = {
+    **{k: ("eps_d", PRUNE_ALPHA, g) for k, g in PRUNED.items()},
+    "eps_d_prune_low_st": ("eps_d", PRUNE_ALPHA_LOW, "straight_through"),
+    "eps_d_prune_low_blocked": ("eps_d", PRUNE_ALPHA_LOW, "blocked"),
+    "eps_prune_st": ("eps", PRUNE_ALPHA, "straight_through"),
+    "eps_prune_blocked": ("eps", PRUNE_ALPHA, "blocked"),
+}
 # [choice] d1 = 8d, the theory preset's width of the token space (it halves the mask offset of
 # figure1's 4d, so every feature grows in Stage 1); d1 = 4d only as the contrast, at rho = 0.3,
 # eps fixed, d <= 32.
@@ -66,6 +80,12 @@ SEEDS_LARGE = 5
 # at a fixed large T: the chapter checks that every measured T2_hat is well before it.
 STAGE_MULT = 5
 MIN_STEPS = 500
+# [choice] ... and at least to the end of the final window T4 = d^1.99 / eta up to d = 64 (at
+# eps fixed, d = 64, 7,900 steps instead of 6,500): the final-window claims need runs that reach
+# it. At d = 128 that would be 31,300 steps (about 53 minutes for its five runs here, twice the
+# runs' length now): d = 128 stops at STAGE_MULT T2 and the coverage rule (:func:`series`) drops
+# it from the final-window claims.
+REACH_T4_UPTO = 64
 # The stage ends measured at the theory preset (d = 9, 8 seeds; chapter "Stage 2"): T1_hat = 88
 # and T2_hat - T1_hat = 46 steps. They set only how long runs are and where snapshots go;
 # every d is then measured, not predicted.
@@ -87,19 +107,20 @@ def config(d: int, rho: float, scaling: str = "eps", c: int = C_WIDTH, seed: int
       ``MATCHED`` is "eps_d" with both rescaled to the density of rho = 1 (``eps_sum``);
     - lam a fixed share of the Stage-1 threshold of the majority frequency,
       lam_T(eps_max, d) = eps_max loglog d / d: the preset's 0.001 at d = 9 (3 digits);
-    - steps: STAGE_MULT times the predicted Stage-2 end (:func:`predicted_ends`), to 100.
+    - steps: STAGE_MULT times the predicted Stage-2 end (:func:`predicted_ends`), and at
+      least T4 up to d = REACH_T4_UPTO, rounded up to 100.
     """
     if scaling == MATCHED:
         return density_matched(config(d, rho, "eps_d", c, seed))
-    if scaling in PRUNED:
-        cfg = config(d, rho, "eps_d", c, seed)
-        return cfg.replace(prune_frac=PRUNE_ALPHA, prune_grad=PRUNED[scaling])
+    if scaling in PRUNE_KINDS:
+        twin, alpha, grad = PRUNE_KINDS[scaling]
+        return config(d, rho, twin, c, seed).replace(prune_frac=alpha, prune_grad=grad)
     if scaling == MORE:
         return config(d, rho, "eps_d", c, seed)
     if scaling not in SCALINGS:
         raise ValueError(
             f"scaling={scaling!r} is invalid: must be one of "
-            f"{', '.join(SCALINGS + (MATCHED, MORE, *PRUNED))}"
+            f"{', '.join(SCALINGS + (MATCHED, MORE, *PRUNE_KINDS))}"
         )
     if d < 3:
         raise ValueError(f"d={d} is invalid: the scalings need d >= 3 (loglog d > 0)")
@@ -108,7 +129,10 @@ def config(d: int, rho: float, scaling: str = "eps", c: int = C_WIDTH, seed: int
     cfg = theory.scale_to_d(base, d, D_REF, eps_max=eps_max, rho=rho, scale_tau=True)
     cfg = cfg.replace(seed=seed)
     T2 = predicted_ends(cfg)[1]
-    return cfg.replace(steps=max(MIN_STEPS, int(round(STAGE_MULT * T2 / 100)) * 100))
+    steps = max(MIN_STEPS, int(round(STAGE_MULT * T2 / 100)) * 100)
+    if d <= REACH_T4_UPTO:
+        steps = max(steps, math.ceil(theory.T4(d, cfg.lr) / 100) * 100)
+    return cfg.replace(steps=steps)
 
 
 def predicted_ends(cfg: Config) -> tuple:
@@ -146,11 +170,29 @@ def record_steps(cfg: Config) -> np.ndarray:
 
 
 def growth_window(cfg: Config, T1_hat: float = np.inf) -> float:
-    """The last step of the Stage-1 rate fit [choice]: half of Stage 1, the smaller of the
-    predicted T1 and the run's own measured T1_hat (the growth is exponential there, before
-    the neurons' norms feed back), but at least the first three snapshots after step 0."""
+    """The last step of the Stage-1 rate fit on the snapshots alone (a run without dense
+    points, :func:`track_plan`): half of Stage 1, the smaller of the predicted T1 and the run's
+    own measured T1_hat, but at least the first three snapshots after step 0."""
     half = 0.5 * min(predicted_ends(cfg)[0], T1_hat)
     return max(half, float(record_steps(cfg)[3]))
+
+
+# [choice] The Stage-1 rate is fitted on the dense points up to GROWTH_SHARE of the run's own
+# measured T1_hat, the same share at every d (the growth is exponential there, before the
+# neurons' norms feed back), and only where at least MIN_FIT_POINTS points fall in it.
+GROWTH_SHARE = 0.3
+MIN_FIT_POINTS = 5
+
+
+def track_plan(cfg: Config) -> tuple[int, int]:
+    """(every, until) of a run's dense early points (``train(track_every, track_until)``)
+    [choice]: about 200 points per predicted T1, so that GROWTH_SHARE of a measured T1_hat holds
+    >= MIN_FIT_POINTS points even where T1_hat comes at a fifth of its prediction (d = 128,
+    eps fixed); up to four times the predicted T1, so that the window is covered where T1_hat
+    comes nine times later than predicted (d = 64, eps d fixed). The points a fit uses do not
+    depend on ``until`` once it covers the window (files written with twice T1 hold the same)."""
+    t1 = predicted_ends(cfg)[0]
+    return max(1, int(t1 // 200)), int(min(cfg.steps, round(4 * t1)))
 
 
 # -- the cache plan ------------------------------------------------------------------------------
@@ -162,8 +204,16 @@ def cells(extra_sizes: Iterable[int] = ()) -> list[tuple[str, list[Config]]]:
     out = []
     groups = [("eps", C_WIDTH, d, RHOS_AT.get(d, RHOS)) for d in DS]
     groups += [("eps_d", C_WIDTH, d, RHOS) for d in DS_EPSD]
+    groups += [("eps_d", C_WIDTH, d, r) for d, r in RHOS_AT_EPSD.items()]
     groups += [(MATCHED, C_WIDTH, d, tuple(r for r in RHOS if r < 1)) for d in DS_EPSD]
     groups += [(k, C_WIDTH, d, PRUNE_RHOS) for k in PRUNED for d in DS_EPSD if d != D_REF]
+    groups += [
+        (k, C_WIDTH, d, PRUNE_RHOS if twin == "eps_d" else PRUNE_RHOS[:2])
+        for k, (twin, alpha, _) in PRUNE_KINDS.items()
+        if k not in PRUNED
+        for d in (DS_EPSD if twin == "eps_d" else DS[: DS.index(32) + 1])
+        if d != D_REF
+    ]
     groups += [(MORE, C_WIDTH, d, (0.9,)) for d in DS_EPSD if d != D_REF]
     groups += [("eps", C_CONTRAST, d, (CONTRAST_RHO,)) for d in DS if d <= 32]
     groups += [("eps", C_WIDTH, d, RHOS) for d in extra_sizes]
@@ -200,7 +250,16 @@ def record(history: History, r: int) -> dict:
     (m, d + 1): projections on the features at the last step and at :func:`window_step`, plus
     one column holding the rest of each neuron's norm (every feature-side measure, cos^2 and
     ``|N_i|`` included, is exact on it); ``sep`` and
-    ``sep_window`` (d,): :func:`imbacl.metrics.noise_separation` of the full P at those steps."""
+    ``sep_window`` (d,): :func:`imbacl.metrics.noise_separation` of the full P at those steps;
+    ``aligned`` (S, d): per feature the number of neurons with cos^2 >= 1/2 (the aligned count
+    at every snapshot, so it can be read at a measured stage end); ``excess`` (S, S): at [a, b]
+    the largest rise of a non-feature component from snapshot a to b over ``||w_i||`` at b,
+    max over neurons (:func:`imbacl.metrics.perp_excess`; eqs. (5) and (7) between any two
+    stage ends); ``beta`` (S,): the 95th percentile over neurons and non-feature directions of
+    ``|beta_ij| sqrt(d1) / ||w_i||`` (eq. (9); about 1.96 for random weights); with dense early
+    points (:func:`track_plan`), ``dense_steps`` (S',), ``dense_colnorm`` (S', d) and
+    ``dense_phi`` (S',), the median feature energy, at those steps. Files written before these
+    were added lack them (NaN in :func:`table`)."""
     c = history.configs[r]
     P = np.asarray(history.P[r], dtype=np.float64)  # (S, m, d1)
     norms = metrics.feature_norms(P)  # (S, d1)
@@ -224,6 +283,24 @@ def record(history: History, r: int) -> dict:
         "P_window": compact(P[w], c.d),
         "sep": metrics.noise_separation(P[-1], c.d),
         "sep_window": metrics.noise_separation(P[w], c.d),
+        "aligned": metrics.aligned_neurons(P, c.d).sum(-2).astype(np.int16),
+        "excess": np.array(
+            [[metrics.perp_excess(a, b, c.d).max() for b in P] for a in P], dtype=np.float32
+        ),
+        **(
+            {
+                "dense_steps": np.asarray(history.track["steps"]),
+                "dense_colnorm": history.track["colnorm"][r, :, : c.d].astype(np.float32),
+                "dense_phi": np.median(history.track["energy"][r], axis=-1).astype(np.float32),
+            }
+            if history.track
+            else {}
+        ),
+        "beta": np.percentile(
+            np.abs(P[..., c.d :]) * math.sqrt(c.d1) / np.sqrt((P**2).sum(-1, keepdims=True)),
+            95,
+            axis=(-2, -1),
+        ),
     }
 
 
@@ -236,7 +313,15 @@ def compact(P: np.ndarray, d: int) -> np.ndarray:
 
 def train_records(configs: Sequence[Config], threads: int = 1, device: str = "cpu") -> list[dict]:
     """Train ``configs`` (one shape) as one batch and return one :func:`record` per run."""
-    h = train(configs, record_at=record_steps(configs[0]), threads=threads, device=device)
+    every, until = track_plan(configs[0])
+    h = train(
+        configs,
+        record_at=record_steps(configs[0]),
+        threads=threads,
+        device=device,
+        track_every=every,
+        track_until=until,
+    )
     return [record(h, r) for r in range(len(configs))]
 
 
@@ -319,6 +404,26 @@ def rates(steps: ArrayLike, colnorm: ArrayLike, t_max: float) -> np.ndarray:
     return metrics.log_slope(steps, np.log(np.maximum(colnorm, 1e-300)), t_max)
 
 
+def growth_rates(rec: dict, T1_hat: float) -> tuple[np.ndarray, float]:
+    """Per feature the Stage-1 log-growth rate of a run (:func:`rates`), fitted on its dense
+    early points up to GROWTH_SHARE T1_hat, and the share of T1_hat its last point reached;
+    NaN (and the share 0) for a run without dense points or with fewer than MIN_FIT_POINTS in
+    the window (e.g. a file written before dense points were recorded), and NaN (with the share
+    reached) where the dense points stop before 0.9 GROWTH_SHARE T1_hat: a T1_hat far beyond
+    what :func:`track_plan` planned for (so every rate is fitted on the same share)."""
+    steps, colnorm = rec.get("dense_steps"), rec.get("dense_colnorm")
+    d = np.shape(rec["colnorm"])[-1]
+    if steps is None or not np.isfinite(T1_hat):
+        return np.full(d, np.nan), 0.0
+    inside = np.asarray(steps) <= GROWTH_SHARE * T1_hat
+    if inside.sum() < MIN_FIT_POINTS:
+        return np.full(d, np.nan), 0.0
+    last = float(np.asarray(steps)[inside][-1])
+    if last < 0.9 * GROWTH_SHARE * T1_hat:  # the dense points end before the window does
+        return np.full(d, np.nan), last / T1_hat
+    return rates(steps, np.asarray(colnorm, dtype=np.float64), last), last / T1_hat
+
+
 def run_measures(c: Config, rec: dict) -> dict:
     """Every per-run quantity of the scaling chapter from a run's record. Stage-3 states
     (sets, pure and aligned neurons, the race, the noise separation) are read at
@@ -326,7 +431,7 @@ def run_measures(c: Config, rec: dict) -> dict:
     maj, mino = slice(0, c.n_majority), slice(c.n_majority, c.d)
     freqs, steps = np.asarray(c.freqs), rec["steps"]
     T1 = metrics.crossing(steps[1:], rec["phi"][1:], 0.5, log=True)
-    rate = rates(steps, rec["colnorm"], growth_window(c, T1 if np.isfinite(T1) else np.inf))
+    rate, fit_share = growth_rates(rec, T1)
     # (rate / eta + lam) d / (eps_j loglog d): Theorem 3.1's C_z, constant in d if it holds
     cz = theory.stage1_inverse_linear(rate, c.lr, c.lam, c.d, freqs)
     r_maj, r_min = rate[maj].mean(), rate[mino].mean()
@@ -349,9 +454,32 @@ def run_measures(c: Config, rec: dict) -> dict:
     lucky = metrics.lucky_at_init(P0, c.d, freqs, c.init_std)[:, mino]
     lucky_aligned = lucky & (metrics.cos2(Pe, c.d)[:, mino] >= 0.5)  # at the end of the run
     form1, form2 = theory.T1(c.d, c.d1, c.lr), theory.T2(c.d, c.d1, c.lr, c.tau, c.eps_max)
+    # [choice] a measured stage end is read at the first snapshot at or after it: T1_hat, the
+    # majority features' alignment T2_hat, and the median neuron's T2_hat (Stage 2's end as
+    # chapter 4 reads it, never before T1_hat: a top cos^2 of 1/2 needs a feature energy of 1/2)
+    T2_med = metrics.crossing(steps[1:], rec["top"][1:], 0.5, log=True)
+    i1, i2, i2m = (
+        int(np.searchsorted(steps, t)) if np.isfinite(t) else -1 for t in (T1, T2, T2_med)
+    )
+    iw = int(np.flatnonzero(steps == window_step(c))[0])
+    new = {k: rec.get(k) for k in ("aligned", "excess", "beta")}
+    have = all(v is not None for v in new.values())
+    later = {
+        # eq. (5): the largest non-feature rise from step 0 to T1_hat, over ||w_i(T1_hat)||;
+        # eq. (7): from T1_hat to the median neuron's T2_hat; eq. (9): |beta| sqrt(d1) / ||w_i||
+        # in the final window
+        "excess_T1": new["excess"][0, i1] if have and i1 >= 0 else np.nan,
+        "excess_T2": new["excess"][i1, i2m] if have and min(i1, i2m) >= 0 else np.nan,
+        "beta_window": new["beta"][iw] if have else np.nan,
+        # the minority aligned count at the majority features' measured T2_hat
+        "aligned_min_T2": (
+            new["aligned"][i2, mino].mean() if have and i2 >= 0 and c.n_majority < c.d else np.nan
+        ),
+    }
     return {
         "cz_maj": cz[maj].mean(),
         "cz_min": cz[mino].mean(),
+        "fit_share": fit_share,
         "eps0": eps0 / e_maj,
         "offset": float(theory.mask_offset(freqs, c.d1)) / e_maj,
         "T1": T1,
@@ -360,13 +488,13 @@ def run_measures(c: Config, rec: dict) -> dict:
         "T1_shape": T1 / form1,
         "T2_shape": T2 / form2,
         "T2_ratio": T2_min / T2,
-        "T2_med": metrics.crossing(steps[1:], rec["top"][1:], 0.5, log=True),
+        "T2_med": T2_med,
         "aligned_by_end_maj": np.isfinite(align[maj]).mean(),
         "aligned_by_end_min": np.isfinite(align[mino]).mean() if c.n_majority < c.d else np.nan,
         "T2_share": T2 / c.steps,
         "window": window_step(c),
         "loss": float(rec["loss"]),
-        "loss_window": float(rec.get("loss_window", np.nan)),
+        "loss_window": np.nan if rec.get("loss_window") is None else float(rec["loss_window"]),
         "logK": math.log(c.batch),
         "set_size": metrics.mean_set_size(P, c.d),
         "set_size_end": metrics.mean_set_size(Pe, c.d),
@@ -390,6 +518,7 @@ def run_measures(c: Config, rec: dict) -> dict:
         "pure_share": metrics.pure_share(P, c.d),
         "cov_min": metrics.coverage(P, c.d)[mino].mean() if c.n_majority < c.d else np.nan,
         "alpha_ratio": metrics.alpha_ratio(P, c.d, c.n_majority),
+        **later,
     }
 
 
@@ -417,7 +546,8 @@ def table(cache: dict, floor: dict | None = None) -> RunTable:
                     "sep_window",
                 )
             }
-            rec["loss_window"] = f["loss_window"][k] if "loss_window" in f else np.nan
+            for key in ("loss_window", "aligned", "excess", "beta", "dense_steps", "dense_colnorm"):
+                rec[key] = f[key][k] if key in f else None
             rho = ratio(c)
             label = "eps_d" if scaling == MORE else scaling
             row = {"scaling": label, "c": int(c_tag), "d": c.d, "rho": rho, "seed": c.seed}
@@ -474,22 +604,41 @@ def load_floors(root: str = ".") -> dict:
 # -- reading the table along d ----------------------------------------------------------------
 def sizes(scaling: str = "eps", c: int = C_WIDTH, rho: float | None = None) -> tuple:
     """The d of the cached cells of (scaling, c); with ``rho``, those that hold runs at it
-    (d = 128 has rho = 0.3 only, ``RHOS_AT``)."""
-    ds = DS if scaling == "eps" else DS_EPSD
+    (d = 128 has rho = 0.3 only, ``RHOS_AT``; eps d fixed at d = 64 too, ``RHOS_AT_EPSD``)."""
+    ds, at = (DS, RHOS_AT) if scaling == "eps" else (DS_EPSD, {})
+    if scaling == "eps_d":
+        ds, at = DS_EPSD + tuple(RHOS_AT_EPSD), RHOS_AT_EPSD
     return tuple(
         d
         for d in ds
-        if (c == C_WIDTH or d <= 32)
-        and (rho is None or c != C_WIDTH or rho in RHOS_AT.get(d, RHOS))
+        if (c == C_WIDTH or d <= 32) and (rho is None or c != C_WIDTH or rho in at.get(d, RHOS))
     )
+
+
+# Columns of :func:`run_measures` read in the theorem's final window [T3, T4]: a size whose runs
+# stop before T4 says nothing about them (:func:`reaches_window`), so :func:`series` drops it.
+WINDOW_KEYS = frozenset(
+    "window loss_window ngap_window set_size pure_maj pure_min aligned_min race chance sep_maj "
+    "sep_min sepx_maj sepx_min sep_gap pure_share cov_min alpha_ratio beta_window".split()
+)
+
+
+def reaches_window(cfg: Config) -> bool:
+    """Whether a run lasts to the end of the final window, T4 = d^1.99 / eta."""
+    return cfg.steps >= theory.T4(cfg.d, cfg.lr)
 
 
 def series(
     t: RunTable, key: str, scaling: str = "eps", rho: float = 0.3, c: int = C_WIDTH
 ) -> tuple[tuple[int, ...], list[np.ndarray]]:
     """(the sizes d that hold runs at ``rho``, one array of per-seed values of column ``key``
-    per d) at one (scaling, rho, c)."""
-    ds = sizes(scaling, c, rho)
+    per d) at one (scaling, rho, c); for a final-window column (``WINDOW_KEYS``) only the sizes
+    whose runs reach T4 (the coverage rule)."""
+    ds = tuple(
+        d
+        for d in sizes(scaling, c, rho)
+        if key not in WINDOW_KEYS or reaches_window(config(d, rho, scaling, c))
+    )
     return ds, [t.get(key, scaling=scaling, c=c, d=d, rho=rho) for d in ds]
 
 
@@ -524,7 +673,7 @@ def both_scalings(trends: dict, key: str, side: str | tuple) -> Regimes:
     number of features as d grows) decides; eps fixed is the contrast, shown on the sizes both
     scalings have and over all its sizes. ``trends[key, scaling]``: :func:`trend`'s curves."""
     sparse, dense = trends[key, "eps_d"], trends[key, "eps"]
-    top = max(DS_EPSD)
+    top = int(max(sparse.d))
     return Regimes(
         (
             ("eps d fixed", Trend(sparse, side)),
@@ -627,3 +776,53 @@ def cost_forecast(secs: dict, cache: dict, rho: float = CONTRAST_RHO) -> CostFor
     full256 = per_step[128] * grow[256] * c256.steps * SEEDS_LARGE * len(RHOS) / 2
     work = step_flops(c256) * c256.steps * SEEDS_LARGE * len(RHOS)
     return CostForecast(per_step, grow, c128, c256, pred128, rest, full256, work)
+
+
+def prune_sizes(kind: str) -> tuple:
+    """The sizes of a pruned kind (``PRUNE_KINDS``): its twin's grid up to d = 32, without
+    the book's d = 9 (a d = 8 run is the same model one size down)."""
+    twin = PRUNE_KINDS[kind][0]
+    return tuple(d for d in (DS_EPSD if twin == "eps_d" else DS) if d != D_REF and d <= 32)
+
+
+def prune_curves(t: RunTable, kind: str, rho: float) -> dict:
+    """Pruning across d for one pruned kind at one ``rho``, each run paired by seed with its
+    untreated twin (the same seed, scaling and size; :func:`table` labels the untreated rho =
+    0.9 runs, kind ``MORE``, as "eps_d"):
+
+    - ``gain_end`` / ``gain_T2``: :func:`imbacl.report.trend` of the paired gain in the
+      aligned count per minority feature at the end of the run / at the measured T2_hat;
+    - ``ratio`` / ``ratio_untreated``: the trend of log(count / (m/d)) at the end, treated and
+      untreated: the ICLR Omega(m/d) says the treated one does not fall, while the untreated
+      count m d^(-rho^-2) falls against m/d as d^(1 - rho^-2);
+    - ``top``: the paired gain at the largest size; ``top_ratio`` / ``top_ratio_untreated``:
+      count / (m/d) there (mean over seeds); ``m_d``: m/d per size; ``gain_end_means`` /
+      ``gain_T2_means``: the mean gain per size; ``counts`` / ``counts_untreated``: the
+      aligned count per minority feature at the end, (sizes, seeds) (for a figure)."""
+    twin = PRUNE_KINDS[kind][0]
+    ds = prune_sizes(kind)
+    m_d = [config(d, rho, kind).m / d for d in ds]
+
+    def get(key, scaling):
+        return [t.get(key, scaling=scaling, c=C_WIDTH, d=d, rho=rho) for d in ds]
+
+    end, end0 = get("aligned_min_end", kind), get("aligned_min_end", twin)
+    at2, at20 = get("aligned_min_T2", kind), get("aligned_min_T2", twin)
+    with np.errstate(divide="ignore"):  # a size whose count is 0 in a resample: log 0, dropped
+        ratio = report_trend(ds, [a / k for a, k in zip(end, m_d)], transform=np.log)
+        ratio0 = report_trend(ds, [a / k for a, k in zip(end0, m_d)], transform=np.log)
+    return {
+        "d": ds,
+        "m_d": m_d,
+        "gain_end": report_trend(ds, [a - b for a, b in zip(end, end0)]),
+        "gain_T2": report_trend(ds, [a - b for a, b in zip(at2, at20)]),
+        "ratio": ratio,
+        "ratio_untreated": ratio0,
+        "gain_end_means": [float(np.mean(a - b)) for a, b in zip(end, end0)],
+        "gain_T2_means": [float(np.mean(a - b)) for a, b in zip(at2, at20)],
+        "counts": np.array(end),
+        "counts_untreated": np.array(end0),
+        "top": paired(end[-1], end0[-1]),
+        "top_ratio": bootstrap(end[-1] / m_d[-1]),
+        "top_ratio_untreated": bootstrap(end0[-1] / m_d[-1]),
+    }

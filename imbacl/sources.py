@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from .config import Config
 
 N_CLASSES = DIGITS_SHAPE["d"]
-#: [choice] balanced probe images per class: half to fit the probe, half to score it
+#: [choice] balanced probe images per class, half to fit the probe and half to score it
 PROBE_PER_CLASS = 70
 # independent numpy streams of a seed, beside imbacl.data's three torch ones (keys 0-2)
 _SPLIT_KEY, _CLASSES_KEY = 3, 4

@@ -667,7 +667,7 @@ class RemedyExplorer(Explorer):
 
 class DigitsExplorer(Explorer):
     """Chapter 12: the long-tailed digits at a minority fraction f, a weight decay and a
-    remedy (one of :data:`imbacl.digits.REMEDY_ARMS`), against the untreated runs of the same
+    remedy (one of ``imbacl.digits.REMEDY_ARMS``), against the untreated runs of the same
     seeds (paired): the Figure-1 heatmap of the first seed's neurons against the dictionary
     atoms (untreated, treated), and the dedicated neuron halves per majority and per minority
     digit (each run's own rare digits; mean over seeds)."""

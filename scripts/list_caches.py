@@ -45,6 +45,7 @@ WRITERS = [
     (r"results/measured/([\w.-]+)\.npz", "IMBACL_RECORD=write " + EXECUTE),
     (r"results/verdicts/([\w.-]+)\.json", EXECUTE),
     (r"results/remedies/probes\.npz", "python scripts/remedy_sweeps.py"),
+    (r"results/width_limited_probes\.npz", "python scripts/remedy_sweeps.py"),
     (r"results/scaling/floors\.npz", "python scripts/scaling_sweeps.py"),
     (r"results/stage3_(theory|figure1)\.npz", STAGE3),
 ]

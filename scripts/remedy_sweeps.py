@@ -6,7 +6,9 @@
 Each file is written by exactly the command printed before it (imbacl.cli.sweep_command of
 imbacl.remedies.cache_plan), run one after another from the repository root, so that the
 chapter's printed commands and this script cannot disagree. Then the linear probes of the runs
-imbacl.remedies.to_probe selects are cached in imbacl.remedies.PROBE_FILE (two processes).
+imbacl.remedies.to_probe selects are cached in imbacl.remedies.PROBE_FILE (two processes), and
+those of every run of the width-limited sweep (imbacl.remedies.WIDTH_LIMITED, once it is written)
+in imbacl.remedies.WIDTH_PROBES.
 """
 
 import argparse
@@ -46,23 +48,35 @@ def main():
         if out.returncode:
             sys.exit(f"error: [{k}/{len(plan)}] exited with {out.returncode}: {cmd}")
         print(f"    {time.time() - start:.0f} s so far", flush=True)
-    probe_file = os.path.join(ROOT, remedies.PROBE_FILE)
-    if args.dry_run or os.path.exists(probe_file):
+    if args.dry_run:
         return
     from imbacl import io
 
-    configs, P = [], []
-    for path, *_ in plan:
-        final = io.load_final(os.path.join(ROOT, path))
-        for i in remedies.to_probe(final):
-            configs.append(final.configs[i])
-            P.append(final.P[i])
+    probe_file = os.path.join(ROOT, remedies.PROBE_FILE)
+    if not os.path.exists(probe_file):
+        configs, P = [], []
+        for path, *_ in plan:
+            final = io.load_final(os.path.join(ROOT, path))
+            for i in remedies.to_probe(final):
+                configs.append(final.configs[i])
+                P.append(final.P[i])
+        _probe(probe_file, configs, P, start)
+    # every run of the width-limited sweep (written by the command chapter 9 prints)
+    wl, wl_probes = (os.path.join(ROOT, p) for p in (remedies.WIDTH_LIMITED, remedies.WIDTH_PROBES))
+    if os.path.exists(wl) and not os.path.exists(wl_probes):
+        final = io.load_final(wl)
+        _probe(wl_probes, final.configs, final.P, start)
+
+
+def _probe(path, configs, P, start):
     print(
         f"probing {len(configs)} runs ({remedies.PROBE_N} + {remedies.PROBE_N} sequences each)",
         flush=True,
     )
-    remedies.save_probes(probe_file, configs, remedies.probe_runs(configs, P, workers=2))
-    print(f"    {time.time() - start:.0f} s so far; wrote {remedies.PROBE_FILE}", flush=True)
+    remedies.save_probes(path, configs, remedies.probe_runs(configs, P, workers=2))
+    print(
+        f"    {time.time() - start:.0f} s so far; wrote {os.path.relpath(path, ROOT)}", flush=True
+    )
 
 
 if __name__ == "__main__":

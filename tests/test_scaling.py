@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from imbacl.sweep import RunTable
 from imbacl import io, metrics, plots, preset, report, scaling, theory, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,10 +36,13 @@ def test_parameters_follow_the_stated_scalings(d):
     assert e.eps_max * d == pytest.approx(0.9, rel=1e-3)
     assert e.eps_min == pytest.approx(0.5 * e.eps_max, rel=1e-3)
     assert scaling.config(d, 0.3, "eps", c=4).d1 == 4 * d
-    # a run lasts STAGE_MULT predicted Stage-2 ends (to 100 steps)
+    # a run lasts STAGE_MULT predicted Stage-2 ends (to 100 steps), and at least to T4 up to
+    # d = REACH_T4_UPTO (rounded up to 100)
     T1, T2 = scaling.predicted_ends(c)
-    assert abs(c.steps - scaling.STAGE_MULT * T2) <= 50 or c.steps == scaling.MIN_STEPS
-    assert T2 > T1 > 0
+    T4 = theory.T4(d, c.lr)
+    stage = abs(c.steps - scaling.STAGE_MULT * T2) <= 50 or c.steps == scaling.MIN_STEPS
+    assert stage or (c.steps == math.ceil(T4 / 100) * 100 and T4 > scaling.STAGE_MULT * T2)
+    assert c.steps >= T4 and T2 > T1 > 0
 
 
 @pytest.mark.parametrize("d", [8, 16, 32])
@@ -79,9 +83,10 @@ def _small(seed=0, d=8):
 
 def test_stage3_states_are_read_at_the_end_of_the_final_window():
     assert scaling.window_step(scaling.config(16, 0.3)) == math.floor(16**1.99 / 0.5) == 497
-    c64 = scaling.config(64, 0.3)
-    assert scaling.window_step(c64) == c64.steps < 64**1.99 / 0.5  # the run ends first
-    for c in (scaling.config(16, 0.3), c64):
+    c64, c128 = scaling.config(64, 0.3), scaling.config(128, 0.3)
+    assert scaling.window_step(c64) == math.floor(64**1.99 / 0.5) < c64.steps  # runs past T4
+    assert scaling.window_step(c128) == c128.steps < 128**1.99 / 0.5  # the run ends first
+    for c in (scaling.config(16, 0.3), c64, c128):
         assert scaling.window_step(c) in scaling.record_steps(c)
 
 
@@ -108,6 +113,42 @@ def test_record_keeps_every_feature_side_measure_exactly():
     # eq. (8)'s window: the running mean of L over steps ceil(d^1.01 / eta) .. T4 (= 125 here)
     t3 = math.ceil(8**1.01 / cfgs[0].lr)
     assert rec["loss_window"] == pytest.approx(h.loss[1, t3:126].mean())
+    # the aligned count at every snapshot, and the non-feature measures between snapshots
+    allP = h.P[1].astype(np.float64)
+    np.testing.assert_array_equal(rec["aligned"], metrics.aligned_neurons(allP, 8).sum(-2))
+    a, b = 2, len(allP) - 1
+    assert rec["excess"][a, b] == pytest.approx(metrics.perp_excess(allP[a], allP[b], 8).max())
+    assert np.all(np.diag(rec["excess"]) == 0)  # nothing rises from a snapshot to itself
+    beta = (
+        np.abs(allP[b, :, 8:]) * math.sqrt(cfgs[0].d1) / np.linalg.norm(allP[b], axis=-1)[:, None]
+    )
+    assert rec["beta"][b] == pytest.approx(np.percentile(beta, 95))
+
+
+def test_random_weights_have_beta_near_the_normal_quantile():
+    # eq. (9)'s scale: for isotropic weights |beta| sqrt(d1) / ||w|| is about |N(0, 1)|, 95th
+    # percentile 1.96, so the theorem's o(1) is a fall below that
+    cfgs = [_small(0).replace(steps=200)]
+    rec = scaling.record(train(cfgs, record_at=scaling.record_steps(cfgs[0]), threads=1), 0)
+    assert rec["beta"][0] == pytest.approx(1.96, abs=0.15)
+
+
+def test_final_window_columns_drop_sizes_whose_runs_end_before_T4():
+    short = scaling.config(128, 0.3)  # eps fixed: 14,800 steps, T4 about 31,216
+    assert not scaling.reaches_window(short)
+    assert scaling.reaches_window(scaling.config(64, 0.3)) and scaling.reaches_window(
+        scaling.config(64, 0.3, "eps_d")
+    )
+    assert scaling.reaches_window(short.replace(steps=31300))
+    rows = [
+        {"scaling": "eps", "c": 8, "d": d, "rho": 0.3, "seed": s, "set_size": 1.0, "T1": 2.0}
+        for d in scaling.sizes("eps", 8, 0.3)
+        for s in range(2)
+    ]
+    t = RunTable(rows, labels=["scaling", "c", "d", "rho", "seed"])
+    window_ds, _ = scaling.series(t, "set_size")
+    assert 128 not in window_ds and 64 in window_ds and 32 in window_ds
+    assert scaling.series(t, "T1")[0] == scaling.sizes("eps", 8, 0.3)  # a "before T4" column
 
 
 def test_size_reaching_follows_the_power_law_and_refuses_the_wrong_way():
@@ -318,3 +359,30 @@ def test_sizes_without_two_finite_seeds_are_left_out_of_a_trend():
     c = report.trend(d, groups)
     assert np.isnan(c.overall.value) and c.n == 4 and str(c) == "not resolved (n=4 sizes)"
     assert report.Trend(c, "up").label() == report.UNTESTABLE
+
+
+def test_growth_rates_fit_the_same_share_of_the_measured_T1():
+    steps = np.arange(0, 201, 2)
+    colnorm = np.exp(np.outer(steps, [0.01, 0.002]))  # two features, known rates
+    rec = {"colnorm": np.ones((3, 2)), "dense_steps": steps, "dense_colnorm": colnorm}
+    rate, share = scaling.growth_rates(rec, T1_hat=100.0)
+    np.testing.assert_allclose(rate, [0.01, 0.002], rtol=1e-9)
+    assert share == pytest.approx(0.3)  # the last point <= 0.3 T1_hat is step 30
+    # too few points in the window, or no dense points: no rate
+    assert np.isnan(scaling.growth_rates(rec, T1_hat=10.0)[0]).all()
+    assert np.isnan(scaling.growth_rates({"colnorm": np.ones((3, 2))}, 100.0)[0]).all()
+    assert np.isnan(scaling.growth_rates(rec, np.nan)[0]).all()
+    # the dense points stop at step 200, well before 0.3 T1_hat = 300: no rate, the share shown
+    rate, share = scaling.growth_rates(rec, T1_hat=1000.0)
+    assert np.isnan(rate).all() and share == pytest.approx(0.2)
+
+
+def test_each_run_tracks_enough_dense_points_for_its_rate_fit():
+    for s in scaling.SCALINGS:
+        for d in scaling.sizes(s):
+            c = scaling.config(d, 0.3, s)
+            every, until = scaling.track_plan(c)
+            t1 = scaling.predicted_ends(c)[0]
+            # even a T1_hat at a fifth of its prediction leaves MIN_FIT_POINTS in the window
+            assert scaling.GROWTH_SHARE * t1 / 5 / every >= scaling.MIN_FIT_POINTS - 1
+            assert until >= 2 * t1 - 1 or until == c.steps
