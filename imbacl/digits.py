@@ -30,7 +30,12 @@ from .sources import (  # noqa: F401  (re-exported: the chapter reads them as di
 )
 
 if TYPE_CHECKING:
+    import os
+
+    from matplotlib.figure import Figure
+
     from .config import Config
+    from .history import History
 
 # -- measurements ----------------------------------------------------------------------------
 #: [choice] a neuron's sign half is dedicated to class c when at least DEDICATED_SHARE of the
@@ -314,7 +319,7 @@ def run_sweep(name: str, configs: Sequence[Config], atoms: np.ndarray, threads: 
     return out
 
 
-def save(path, configs: Sequence[Config], arrays: dict, seconds: float) -> None:
+def save(path: str | os.PathLike, configs: Sequence[Config], arrays: dict, seconds: float) -> None:
     """A cached sweep as an :func:`imbacl.io.save_record` file that records its writer."""
     from .io import save_record
 
@@ -347,7 +352,7 @@ def by_group(per_class: np.ndarray, rare: np.ndarray) -> tuple[np.ndarray, np.nd
     return maj, np.where(is_rare, per_class, 0).sum(1) / is_rare.sum(1)
 
 
-def select(rec: dict, key: str, **fields) -> np.ndarray:
+def select(rec: dict, key: str, **fields: object) -> np.ndarray:
     """``rec[key]`` of the runs whose configs match ``fields``, in seed order: row k of two
     selections (e.g. a remedy arm and the f sweep's untreated runs) is the same seed, so the
     two are paired by seed whatever order the runs were saved in."""
@@ -415,7 +420,9 @@ def stage1_growth(
     return norms[:, k] / norms[:, 0]
 
 
-def growth_share(rec: dict, frac: float, step: int = STAGE1_END, key: str = "atom_norms"):
+def growth_share(
+    rec: dict, frac: float, step: int = STAGE1_END, key: str = "atom_norms"
+) -> np.ndarray:
     """Per run at ``frac`` (SEEDS,): the share of the whole run's log growth along ``key``
     (mean over its directions) reached by ``step``."""
     log_at = np.log(stage1_growth(rec, frac, step, key)).mean(1)
@@ -439,7 +446,7 @@ def aligned_per_atom(W: np.ndarray, atoms: np.ndarray, min_cos2: float = 0.5) ->
     return np.stack([((top == j) & hit).sum(-1) for j in range(atoms.shape[0])], -1)
 
 
-def summary(history, r: int) -> dict:
+def summary(history: History, r: int) -> dict:
     """What ``python -m imbacl run`` prints for a digits run r: the synthetic summary's keys
     read for classes (a class is the digits source's "feature"): dedicated neuron halves per
     class (``pure_per_feature``, by digit), classes with one (``covered``), the majority and
@@ -468,7 +475,7 @@ def summary(history, r: int) -> dict:
 
 
 # -- pictures ----------------------------------------------------------------------------------
-def plot_examples(seed: int = 0, per_class: int = 8):
+def plot_examples(seed: int = 0, per_class: int = 8) -> Figure:
     """A grid of pool images, one row per digit (rare digits of ``seed`` marked)."""
     import matplotlib.pyplot as plt
 
@@ -487,7 +494,7 @@ def plot_examples(seed: int = 0, per_class: int = 8):
     return fig
 
 
-def plot_pool_sizes(seed: int = 0, fracs: Sequence[float] = FRACS):
+def plot_pool_sizes(seed: int = 0, fracs: Sequence[float] = FRACS) -> Figure:
     """Images per digit in the pretraining pool of ``seed`` at each f (the long tail)."""
     import matplotlib.pyplot as plt
 
@@ -509,7 +516,7 @@ def plot_pool_sizes(seed: int = 0, fracs: Sequence[float] = FRACS):
     return fig
 
 
-def plot_views(config: Config, n: int = 4):
+def plot_views(config: Config, n: int = 4) -> Figure:
     """The first ``n`` training pairs of a run: the image as the run's tokens show it and its
     two masked views (drawn back as 8x8 images)."""
     import matplotlib.pyplot as plt
@@ -528,7 +535,9 @@ def plot_views(config: Config, n: int = 4):
     return fig
 
 
-def plot_heatmaps(Ws: Sequence[np.ndarray], atoms: np.ndarray, energies: Sequence, titles):
+def plot_heatmaps(
+    Ws: Sequence[np.ndarray], atoms: np.ndarray, energies: Sequence, titles: Sequence[str]
+) -> Figure:
     """Figure 1 on real data: cos^2(w_i, a_j) of every neuron (columns, sorted by top atom)
     with the atoms (rows) sorted by their frequency E[alpha_j^2] in each run's pool, most
     frequent on top; the atoms themselves drawn at the left."""
@@ -560,7 +569,7 @@ def plot_heatmaps(Ws: Sequence[np.ndarray], atoms: np.ndarray, energies: Sequenc
     return fig
 
 
-def plot_growth(rec: dict, fracs: Sequence[float] = (1.0, 0.03)):
+def plot_growth(rec: dict, fracs: Sequence[float] = (1.0, 0.03)) -> Figure:
     """Stage 1 on real data: the atoms' norms ||W a_j|| over their initial value against step,
     the most frequent third of the atoms (by E[alpha_j^2] in each run's pool) against the
     rarest third, mean over seeds, one panel per f."""
@@ -589,7 +598,7 @@ def plot_growth(rec: dict, fracs: Sequence[float] = (1.0, 0.03)):
     return fig
 
 
-def plot_class_growth(rec: dict, fracs: Sequence[float] = (1.0, 0.03)):
+def plot_class_growth(rec: dict, fracs: Sequence[float] = (1.0, 0.03)) -> Figure:
     """Stage 1 along the class-mean directions: ||W U_c|| over its initial value against step,
     mean over each run's majority digits and over its minority digits, then over seeds, one
     panel per f."""
@@ -615,7 +624,7 @@ def plot_class_growth(rec: dict, fracs: Sequence[float] = (1.0, 0.03)):
     return fig
 
 
-def plot_estimates(groups: dict, ylabel: str = "paired change (treated - untreated)"):
+def plot_estimates(groups: dict, ylabel: str = "paired change (treated - untreated)") -> Figure:
     """Bars of estimates with their 95% intervals: ``groups`` maps a group (an arm) to
     {quantity: Estimate}; one bar per quantity within each group."""
     import matplotlib.pyplot as plt

@@ -675,7 +675,7 @@ class DigitsExplorer(Explorer):
     title = "Explorer: the long-tailed digits"
     figure_names = ("heatmap", "dedicated")
 
-    def __init__(self, base: Config | None = None, atoms: np.ndarray | None = None, **kw):
+    def __init__(self, base: Config | None = None, atoms: np.ndarray | None = None, **kw: Any):
         from . import digits
 
         self.atoms = atoms
@@ -712,7 +712,7 @@ class DigitsExplorer(Explorer):
         n = len(configs) // 2
         return f"{n} treated + {n} untreated runs, f = {configs[0].minority_frac:g}"
 
-    def compute(self, configs: Sequence[Config]):
+    def compute(self, configs: Sequence[Config]) -> tuple:
         from . import digits
 
         result = sweep.run(configs, progress=self.progress, record_at=[0, configs[0].steps])
@@ -730,7 +730,7 @@ class DigitsExplorer(Explorer):
             for k in (slice(0, n), slice(n, None))
         ]
 
-    def figures(self, result, configs: Sequence[Config]) -> dict:
+    def figures(self, result: tuple, configs: Sequence[Config]) -> dict:
         from . import digits
 
         W, found = result
@@ -752,7 +752,7 @@ class DigitsExplorer(Explorer):
         ax.legend()
         return {"heatmap": heat, "dedicated": fig}
 
-    def summary(self, result, configs: Sequence[Config]) -> str:
+    def summary(self, result: tuple, configs: Sequence[Config]) -> str:
         _, found = result
         groups = self._groups(found, len(configs) // 2)
         return (
