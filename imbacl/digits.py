@@ -45,6 +45,8 @@ DEDICATED_SHARE, DEDICATED_RATE = 0.5, 0.5
 #: [choice] dictionary atoms of the 4x4 patches (the "features" M_j of real data) and the
 #: nonzero coefficients of a token's sparse code (orthogonal matching pursuit)
 N_ATOMS, ATOM_NONZERO = 12, 2
+#: the majority (frequent) group's colour and the minority (rare) group's, in every figure
+GROUP_COLORS = ("tab:blue", "tab:orange")
 
 
 def embed(config: Config, W: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -569,56 +571,46 @@ def plot_heatmaps(
     return fig
 
 
-def plot_growth(rec: dict, fracs: Sequence[float] = (1.0, 0.03)) -> Figure:
-    """Stage 1 on real data: the atoms' norms ||W a_j|| over their initial value against step,
-    the most frequent third of the atoms (by E[alpha_j^2] in each run's pool) against the
-    rarest third, mean over seeds, one panel per f."""
-    import matplotlib.pyplot as plt
-
-    steps = np.asarray(rec["snapshots"])
-    fig, axes = plt.subplots(1, len(fracs), figsize=(4 * len(fracs), 3), layout="constrained")
-    third = N_ATOMS // 3
-    for ax, f in zip(np.atleast_1d(axes), fracs):
-        norms = select(rec, "atom_norms", minority_frac=f)
-        order = np.argsort(-select(rec, "atom_energy", minority_frac=f), axis=1)
-        g = norms / norms[:, :1]
-        for name, cols, color in (
-            ("frequent third", order[:, :third], "tab:blue"),
-            ("rare third", order[:, -third:], "tab:orange"),
-        ):
-            sel = np.take_along_axis(g, cols[:, None, :], axis=2).mean(2)
-            ax.plot(steps[1:], sel.mean(0)[1:], color=color, label=name)
-        ax.axvline(STAGE1_END, color="k", ls=":", lw=1)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("step")
-        ax.set_ylabel(r"$\|W a_j\|$ / initial")
-        ax.set_title(f"f = {f:g}", fontsize=9)
-        ax.legend(fontsize=8)
-    return fig
-
-
-def plot_class_growth(rec: dict, fracs: Sequence[float] = (1.0, 0.03)) -> Figure:
-    """Stage 1 along the class-mean directions: ||W U_c|| over its initial value against step,
-    mean over each run's majority digits and over its minority digits, then over seeds, one
-    panel per f."""
-    import matplotlib.pyplot as plt
-
-    steps = np.asarray(rec["snapshots"])
-    fig, axes = plt.subplots(1, len(fracs), figsize=(4 * len(fracs), 3), layout="constrained")
-    for ax, f in zip(np.atleast_1d(axes), fracs):
+def growth_curves(rec: dict, f: float, along: str = "classes") -> dict:
+    """Stage 1 on real data at minority fraction f: a norm over its initial value, mean over
+    seeds, per step (snapshots[1:]), for two groups: along the class-mean directions
+    (``along="classes"``: ||W U_c|| over each run's majority digits and its minority digits) or
+    along the atoms (``"atoms"``: ||W a_j|| over the most frequent third of the atoms, by
+    E[alpha_j^2] in each run's pool, and the rarest third). Returns {group: curve}."""
+    if along == "classes":
         norms = select(rec, "class_norms", minority_frac=f)
         g, rare = norms / norms[:, :1], select(rec, "rare", minority_frac=f)
-        groups = [by_group(g[:, k], rare) for k in range(len(steps))]
-        for i, (name, color) in enumerate(
-            (("majority digits", "tab:blue"), ("minority digits", "tab:orange"))
-        ):
-            ax.plot(steps[1:], [grp[i].mean() for grp in groups[1:]], color=color, label=name)
+        groups = [by_group(g[:, k], rare) for k in range(1, g.shape[1])]
+        return {
+            name: np.array([grp[i].mean() for grp in groups])
+            for i, name in enumerate(("majority digits", "minority digits"))
+        }
+    if along != "atoms":
+        raise ValueError(f"along={along!r}: must be 'classes' or 'atoms'")
+    norms = select(rec, "atom_norms", minority_frac=f)
+    order = np.argsort(-select(rec, "atom_energy", minority_frac=f), axis=1)
+    g, third = norms / norms[:, :1], N_ATOMS // 3
+    return {
+        name: np.take_along_axis(g, cols[:, None, :], axis=2).mean(2).mean(0)[1:]
+        for name, cols in (("frequent third", order[:, :third]), ("rare third", order[:, -third:]))
+    }
+
+
+def plot_growth(rec: dict, along: str = "classes", fracs: Sequence[float] = (1.0, 0.03)) -> Figure:
+    """Stage 1 on real data (:func:`growth_curves`) against step, one panel per f: the
+    majority (frequent) group in blue, the minority (rare) one in orange."""
+    import matplotlib.pyplot as plt
+
+    steps = np.asarray(rec["snapshots"])
+    fig, axes = plt.subplots(1, len(fracs), figsize=(4 * len(fracs), 3), layout="constrained")
+    for ax, f in zip(np.atleast_1d(axes), fracs):
+        for (name, curve), color in zip(growth_curves(rec, f, along).items(), GROUP_COLORS):
+            ax.plot(steps[1:], curve, color=color, label=name)
         ax.axvline(STAGE1_END, color="k", ls=":", lw=1)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("step")
-        ax.set_ylabel(r"$\|W U_c\|$ / initial")
+        ax.set_ylabel(r"$\|W U_c\|$ / initial" if along == "classes" else r"$\|W a_j\|$ / initial")
         ax.set_title(f"f = {f:g}", fontsize=9)
         ax.legend(fontsize=8)
     return fig

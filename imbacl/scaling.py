@@ -258,8 +258,9 @@ def record(history: History, r: int) -> dict:
     stage ends); ``beta`` (S,): the 95th percentile over neurons and non-feature directions of
     ``|beta_ij| sqrt(d1) / ||w_i||`` (eq. (9); about 1.96 for random weights); with dense early
     points (:func:`track_plan`), ``dense_steps`` (S',), ``dense_colnorm`` (S', d) and
-    ``dense_phi`` (S',), the median feature energy, at those steps. Files written before these
-    were added lack them (NaN in :func:`table`)."""
+    ``dense_phi`` (S',), the median feature energy, at those steps (a file keeps them up to its
+    fit window, :func:`dense_kept`). Files written before these were added lack them (NaN in
+    :func:`table`)."""
     c = history.configs[r]
     P = np.asarray(history.P[r], dtype=np.float64)  # (S, m, d1)
     norms = metrics.feature_norms(P)  # (S, d1)
@@ -352,6 +353,17 @@ def run_cell(name: str, configs: Sequence[Config], workers: int = 2, device: str
 # Record entries that equal another where the final window outlasts the run (window_step is
 # the last step): not stored twice, restored by :func:`load_cell`.
 _SAME_AT_END = {"P_window": "P", "sep_window": "sep"}
+_DENSE = ("dense_steps", "dense_colnorm", "dense_phi")
+
+
+def dense_kept(steps: np.ndarray, phi: np.ndarray, dense_steps: np.ndarray) -> int:
+    """How many dense points (from the first) a file keeps: those up to the latest
+    GROWTH_SHARE T1_hat of its runs, the only ones :func:`growth_rates` reads (all of them where a
+    run has no T1_hat). steps, phi: (R, S) snapshots; dense_steps: (R, S')."""
+    T1 = np.array([measured_T1(s, f) for s, f in zip(steps, phi)])
+    if not np.isfinite(T1).all():
+        return dense_steps.shape[1]
+    return int((dense_steps <= GROWTH_SHARE * T1.max()).all(0).sum())
 
 
 def save_cell(file: str | os.PathLike, cell: dict) -> None:
@@ -361,6 +373,9 @@ def save_cell(file: str | os.PathLike, cell: dict) -> None:
     if window_step(cell["configs"][0]) == cell["configs"][0].steps:
         for k in _SAME_AT_END:
             arrays.pop(k)
+    if "dense_steps" in arrays:  # the fit window only: growth_rates reads nothing later
+        keep = dense_kept(arrays["steps"], arrays["phi"], arrays["dense_steps"])
+        arrays.update({k: arrays[k][:, :keep] for k in _DENSE})
     save_record(
         file,
         cell["configs"],
@@ -404,6 +419,11 @@ def rates(steps: ArrayLike, colnorm: ArrayLike, t_max: float) -> np.ndarray:
     return metrics.log_slope(steps, np.log(np.maximum(colnorm, 1e-300)), t_max)
 
 
+def measured_T1(steps: ArrayLike, phi: ArrayLike) -> float:
+    """T1_hat: the first snapshot after step 0 where the median feature energy reaches 1/2."""
+    return metrics.crossing(np.asarray(steps)[1:], np.asarray(phi)[1:], 0.5, log=True)
+
+
 def growth_rates(rec: dict, T1_hat: float) -> tuple[np.ndarray, float]:
     """Per feature the Stage-1 log-growth rate of a run (:func:`rates`), fitted on its dense
     early points up to GROWTH_SHARE T1_hat, and the share of T1_hat its last point reached;
@@ -430,7 +450,7 @@ def run_measures(c: Config, rec: dict) -> dict:
     :func:`window_step`; ``*_end`` columns give a few of them at the run's last step."""
     maj, mino = slice(0, c.n_majority), slice(c.n_majority, c.d)
     freqs, steps = np.asarray(c.freqs), rec["steps"]
-    T1 = metrics.crossing(steps[1:], rec["phi"][1:], 0.5, log=True)
+    T1 = measured_T1(steps, rec["phi"])
     rate, fit_share = growth_rates(rec, T1)
     # (rate / eta + lam) d / (eps_j loglog d): Theorem 3.1's C_z, constant in d if it holds
     cz = theory.stage1_inverse_linear(rate, c.lr, c.lam, c.d, freqs)

@@ -2,6 +2,7 @@
 notebooks, without executing them (nbval, in the same test run, re-executes every chapter and
 compares its outputs with the committed ones)."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,19 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def imbacl_cli(*args: str, cwd: Path = ROOT, timeout: int = 120, **env: str):
+    """``python -m imbacl ARGS`` in ``cwd``, output captured as text; ``env`` entries are added
+    to this process's environment (e.g. IMBACL_THREADS="1")."""
+    return subprocess.run(
+        [sys.executable, "-m", "imbacl", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env} if env else None,
+        timeout=timeout,
+    )
 
 
 def jupyter_book() -> str | None:

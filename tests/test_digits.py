@@ -3,9 +3,6 @@ scikit-learn's digits as token sequences, the long-tailed pool, the balanced pro
 masked views, the Config fields that select it, and the command line on it."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,6 +13,8 @@ from imbacl import Config, data, digits, preset
 from imbacl.config import DIGITS_POOL, parse_value
 from imbacl.errors import ConfigError
 from imbacl.sources import DigitsStream
+
+from conftest import imbacl_cli
 from imbacl.stream import CHUNK_STEPS
 
 BASE = preset("digits", steps=40, m=8, batch=8)
@@ -281,14 +280,7 @@ def test_digits_preset_and_parse_value():
 
 
 def _cli(*args):
-    env = dict(os.environ, IMBACL_THREADS="1")
-    return subprocess.run(
-        [sys.executable, "-m", "imbacl", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    return imbacl_cli(*args, timeout=300, IMBACL_THREADS="1")
 
 
 def test_the_cli_trains_on_the_digits_and_prints_finite_json():

@@ -14,6 +14,8 @@ import pytest
 import imbacl
 from imbacl import cli, io, preset, sweep
 
+from conftest import imbacl_cli
+
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 
@@ -219,13 +221,7 @@ def test_setup_refuses_an_old_python(tmp_path):
 
 # -- command line ---------------------------------------------------------------------------------
 def _cli(*args, cwd=ROOT):
-    return subprocess.run(
-        [sys.executable, "-m", "imbacl", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return imbacl_cli(*args, cwd=cwd)
 
 
 def test_cli_version_help_and_json_versions():

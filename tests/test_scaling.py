@@ -179,8 +179,15 @@ def test_a_saved_cell_reads_back_identically(tmp_path):
     assert "P_window" not in io.load_record(tmp_path / "x.npz")  # = P: the window outlasts the run
     back = scaling.load_cell(tmp_path / "x.npz")
     assert back["configs"] == cfgs and str(back["command"]) == cell["command"]
+    keep = back["dense_steps"].shape[1]  # the dense points up to the fit window only
+    assert 0 < keep < len(cell["records"][1]["dense_steps"])
     for k, v in cell["records"][1].items():
-        np.testing.assert_array_equal(back[k][1], v)
+        np.testing.assert_array_equal(back[k][1], v[:keep] if k in scaling._DENSE else v)
+    for r, rec in enumerate(cell["records"]):  # every rate as from the untrimmed record
+        T1 = scaling.measured_T1(rec["steps"], rec["phi"])
+        kept = {k: back[k][r] for k in ("colnorm", "dense_steps", "dense_colnorm")}
+        for a, b in zip(scaling.growth_rates(kept, T1), scaling.growth_rates(rec, T1)):
+            np.testing.assert_array_equal(a, b)
     with pytest.raises(io.ResultsFileError, match="not 'imbacl/final'"):
         io.load_final(tmp_path / "x.npz")
     t = scaling.table({"eps_c8_d8": back})
