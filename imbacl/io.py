@@ -387,8 +387,9 @@ class Measurements:
             )
         if rec.dtype.kind in "fc":
             finite = np.isfinite(rec)
+            # NaN where the record has NaN (a seed without the measured object), inf where inf
             if not np.array_equal(finite, np.isfinite(live_arr)) or not np.array_equal(
-                rec[~finite], live_arr[~finite]
+                rec[~finite], live_arr[~finite], equal_nan=True
             ):
                 raise ReproductionError(
                     f"{self.path.name}:{name}: not finite in other places here than in the record"

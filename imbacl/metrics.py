@@ -192,6 +192,13 @@ def loadings(P: np.ndarray) -> np.ndarray:
     return c.max(-2)
 
 
+def weight_penalty(P: ArrayLike, lam: float) -> np.ndarray:
+    """The weight decay's term of the objective (eq. (2), :mod:`imbacl.loss`),
+    ``(lam / 2) ||W||_F^2``, from projections P (..., m, k) that keep every neuron's norm (the
+    full P, or :func:`imbacl.scaling.compact`'s). Returns (...)."""
+    return 0.5 * lam * (np.asarray(P, dtype=np.float64) ** 2).sum(axis=(-2, -1))
+
+
 def noise_separation(P: np.ndarray, d: int) -> np.ndarray:
     """Feature-noise separation per feature, ``s_j = log10(l_j / max_{k>d} l_k)`` (..., d), with
     l the :func:`loadings`.
@@ -544,6 +551,29 @@ def pure_share(
 
 
 # -- Stage 2 per-seed measures (chapter 4) ---------------------------------------------------
+def lucky_gain(
+    P: np.ndarray,
+    norms: np.ndarray,
+    iT1: list,
+    iT2: list,
+    d: int,
+    freqs: tuple,
+    init_std: float,
+    eps_max: float,
+    features: slice = slice(None),
+) -> np.ndarray:
+    """Per seed, the ICLR version's eq. (6) as a ratio, median over the lucky pairs (i, j) of
+    :func:`lucky_at_init` with j among ``features`` (default all):
+    ``P_ij(T2)^2 / ||w_i(T1)||^2 / (2 eps_j / eps_max)``, at least 1 if eq. (6) holds; NaN for a
+    seed without such a pair. P (seeds, S, m, d1), norms (seeds, S, m); ``iT1``, ``iT2``: per
+    seed the snapshot index of the end of Stage 1 and of Stage 2."""
+    rows = np.arange(len(P))
+    lucky = lucky_at_init(P[:, 0], d, freqs, init_std)[..., features]  # (seeds, m, d')
+    need = 2 * np.asarray(freqs, dtype=float)[features] / eps_max
+    ratio = P[rows, iT2][..., :d][..., features] ** 2 / norms[rows, iT1][..., None] ** 2 / need
+    return np.array([np.median(ratio[s][lucky[s]]) if lucky[s].any() else np.nan for s in rows])
+
+
 def stage2_measures(
     P: np.ndarray,
     norms: np.ndarray,
@@ -581,14 +611,14 @@ def stage2_measures(
     c2, c2_end, others = cos2(PT2, d), cos2(P[:, -1], d), ~lucky.any(-1)
     pairs = [np.nonzero(lucky[s]) for s in rows]  # (neurons, features) of each seed's pairs
     still = [dominant_feature(P[s, -1], d)[i] == j for s, (i, j) in zip(rows, pairs)]
-    gain = PT2[..., :d] ** 2 / norms[rows, iT1][..., None] ** 2 / (2 * np.array(freqs) / eps_max)
+    gain = lucky_gain(P, norms, iT1, iT2, d, freqs, init_std, eps_max)
     return dict(
         lucky_maj=lucky[..., :n_maj].sum(1).mean(1),
         lucky_min=lucky[..., n_maj:].sum(1).mean(1),
         cos2_lucky=np.array([np.median(c2[s][lucky[s]]) for s in rows]),
         aligned_lucky=np.array([np.mean(c2[s][lucky[s]] >= 0.5) for s in rows]),
         aligned_others=np.array([np.mean(c2[s].max(-1)[others[s]] >= 0.5) for s in rows]),
-        gain=np.array([np.median(gain[s][lucky[s]]) for s in rows]),
+        gain=gain,
         dominant_end=np.array([np.mean(h) for h in still]),
         excess=perp_excess(PT1, PT2, d).max(-1),
         noise_T1=1 - feature_energy(PT1, d).mean(-1),

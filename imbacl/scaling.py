@@ -478,6 +478,8 @@ def run_measures(c: Config, rec: dict) -> dict:
     # majority features' alignment T2_hat, and the median neuron's T2_hat (Stage 2's end as
     # chapter 4 reads it, never before T1_hat: a top cos^2 of 1/2 needs a feature energy of 1/2)
     T2_med = metrics.crossing(steps[1:], rec["top"][1:], 0.5, log=True)
+    laug_window = np.nan if rec.get("loss_window") is None else float(rec["loss_window"])
+    reg_window, reg_end = (float(metrics.weight_penalty(x, c.lam)) for x in (P, Pe))
     i1, i2, i2m = (
         int(np.searchsorted(steps, t)) if np.isfinite(t) else -1 for t in (T1, T2, T2_med)
     )
@@ -513,8 +515,16 @@ def run_measures(c: Config, rec: dict) -> dict:
         "aligned_by_end_min": np.isfinite(align[mino]).mean() if c.n_majority < c.d else np.nan,
         "T2_share": T2 / c.steps,
         "window": window_step(c),
-        "loss": float(rec["loss"]),
-        "loss_window": np.nan if rec.get("loss_window") is None else float(rec["loss_window"]),
+        # the trainer's loss is the objective of eq. (2), L_aug = L + (lam/2) ||W||^2; L is it
+        # less the weight decay's term read at one step [choice]: at T4 for the window's mean
+        # (a lower estimate of L's mean where ||W|| does not fall within the window), at the
+        # last step for the last 10% of steps
+        "laug": float(rec["loss"]),
+        "laug_window": laug_window,
+        "reg_window": reg_window,
+        "reg_end": reg_end,
+        "loss": float(rec["loss"]) - reg_end,
+        "loss_window": laug_window - reg_window,
         "logK": math.log(c.batch),
         "set_size": metrics.mean_set_size(P, c.d),
         "set_size_end": metrics.mean_set_size(Pe, c.d),
@@ -544,8 +554,10 @@ def run_measures(c: Config, rec: dict) -> dict:
 
 def table(cache: dict, floor: dict | None = None) -> RunTable:
     """One row per cached run: labels ``scaling``, ``c``, ``d``, ``rho``, ``seed``, then
-    :func:`run_measures`; with ``floor`` ({(scaling, c, d, rho): floor}) also ``floor`` and
-    ``gap`` (loss - floor)."""
+    :func:`run_measures`; with ``floor`` ({(scaling, c, d, rho): floor}) also ``floor``,
+    ``gap`` (loss - floor, L without the weight decay's term: the floor is an InfoNCE) and eq.
+    (8)'s normalised gaps over the final window, ``ngap_window`` of L and ``ngap_window_aug`` of
+    the objective L_aug."""
     rows = []
     for name, f in cache.items():
         scaling, rest = name.split("_c")
@@ -576,9 +588,11 @@ def table(cache: dict, floor: dict | None = None) -> RunTable:
                 row["floor"] = floor[(scaling, int(c_tag), c.d, rho)]
                 row["gap"] = row["loss"] - row["floor"]
                 # eq. (8) normalised: 0 at the floor, 1 at log K (the loss of a constant encoder)
-                row["ngap_window"] = (row["loss_window"] - row["floor"]) / (
-                    row["logK"] - row["floor"]
-                )
+                for gap, key in (
+                    ("ngap_window", "loss_window"),
+                    ("ngap_window_aug", "laug_window"),
+                ):
+                    row[gap] = (row[key] - row["floor"]) / (row["logK"] - row["floor"])
             rows.append(
                 {
                     k: float(v) if isinstance(v, (np.floating, np.ndarray)) else v
@@ -638,8 +652,9 @@ def sizes(scaling: str = "eps", c: int = C_WIDTH, rho: float | None = None) -> t
 # Columns of :func:`run_measures` read in the theorem's final window [T3, T4]: a size whose runs
 # stop before T4 says nothing about them (:func:`reaches_window`), so :func:`series` drops it.
 WINDOW_KEYS = frozenset(
-    "window loss_window ngap_window set_size pure_maj pure_min aligned_min race chance sep_maj "
-    "sep_min sepx_maj sepx_min sep_gap pure_share cov_min alpha_ratio beta_window".split()
+    "window loss_window ngap_window laug_window ngap_window_aug reg_window set_size pure_maj "
+    "pure_min aligned_min race chance sep_maj sep_min sepx_maj sepx_min sep_gap pure_share "
+    "cov_min alpha_ratio beta_window".split()
 )
 
 

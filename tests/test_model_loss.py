@@ -1,9 +1,10 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from imbacl import fast, loss, model
+from imbacl import fast, loss, metrics, model
 
 
 def test_brelu_values_and_symmetry():
@@ -96,3 +97,19 @@ def test_brelu_is_bitwise_its_definition():
     s[0, 0] = b[0, 0]  # exactly at the edges of the dead zone
     s[0, 1] = -b[0, 0]
     assert torch.equal(model.brelu(s, b), torch.relu(s - b) - torch.relu(-s - b))  # the definition
+
+
+def test_the_trainers_loss_is_the_objective_and_weight_penalty_is_its_decay_term():
+    A1, A2, W, b = _setup()
+    A1, A2, W, b = A1.double(), A2.double(), W.double(), b.double()
+    tau, lam = torch.tensor([2.0, 0.5]).double(), torch.tensor([0.01, 0.1]).double()
+    L_aug, _ = loss.loss_and_grad(W, A1, A2, b, tau, lam)
+    L, _ = loss.loss_and_grad(W, A1, A2, b, tau, torch.zeros(2).double())
+    # from the projections on any orthonormal basis, as the scaling records keep them
+    Q = torch.linalg.qr(torch.randn(W.shape[-1], W.shape[-1]).double())[0]
+    P = (W @ Q).numpy()
+    for r in range(2):
+        reg = metrics.weight_penalty(P[r], float(lam[r]))
+        assert math.isclose(float(L_aug[r] - L[r]), reg, rel_tol=1e-9)
+        assert reg > 0
+    assert np.allclose(metrics.weight_penalty(P, 0.1), 0.05 * (P**2).sum((1, 2)))

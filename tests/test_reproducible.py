@@ -111,6 +111,13 @@ def test_measurements_return_the_record_within_the_tolerance(tmp_path, monkeypat
         rec.keep("x", np.array([2.0, 2.0, np.inf]))
     with pytest.raises(imbacl.ReproductionError, match="not finite in other places"):
         rec.keep("x", np.array([1.0, np.inf, 2.0]))
+    # NaN (e.g. a seed with nothing to measure) must sit where the record's does, as NaN
+    assert np.isnan(rec.keep("y", np.array([np.nan, 1.0]))[0])
+    assert np.isnan(io.Measurements(path).keep("y", np.array([np.nan, 1.0 + 1e-4]))[0])
+    with pytest.raises(imbacl.ReproductionError, match="not finite in other places"):
+        io.Measurements(path).keep("y", np.array([np.inf, 1.0]))
+    with pytest.raises(imbacl.ReproductionError, match="not finite in other places"):
+        io.Measurements(path).keep("y", np.array([1.0, np.nan]))
     with pytest.raises(imbacl.ReproductionError, match="shape"):
         rec.keep("x", np.array([1.0, 2.0]))
     assert io.read_provenance(path)["cpu"] == io.provenance()["cpu"]
