@@ -444,6 +444,14 @@ def growth_rates(rec: dict, T1_hat: float) -> tuple[np.ndarray, float]:
     return rates(steps, np.asarray(colnorm, dtype=np.float64), last), last / T1_hat
 
 
+def lucky_minority(c: Config, P0: np.ndarray | None = None) -> np.ndarray:
+    """Which neurons are lucky at initialisation for each minority feature of ``c``'s run
+    (:func:`imbacl.metrics.lucky_at_init`), boolean (m, d - n_majority); P0, the projections at
+    step 0, computed from the run's seed when not given (no training needed)."""
+    P0 = initial_projections(c) if P0 is None else P0
+    return metrics.lucky_at_init(P0, c.d, c.freqs, c.init_std)[:, c.n_majority :]
+
+
 def run_measures(c: Config, rec: dict) -> dict:
     """Every per-run quantity of the scaling chapter from a run's record. Stage-3 states
     (sets, pure and aligned neurons, the race, the noise separation) are read at
@@ -471,7 +479,7 @@ def run_measures(c: Config, rec: dict) -> dict:
     pred = metrics.init_race(P0, c.d)
     pc, pce = metrics.pure_counts(P, c.d), metrics.pure_counts(Pe, c.d)
     sep0 = metrics.noise_separation(P0, c.d)  # at initialisation: the null of the separation
-    lucky = metrics.lucky_at_init(P0, c.d, freqs, c.init_std)[:, mino]
+    lucky = lucky_minority(c, P0)
     lucky_aligned = lucky & (metrics.cos2(Pe, c.d)[:, mino] >= 0.5)  # at the end of the run
     form1, form2 = theory.T1(c.d, c.d1, c.lr), theory.T2(c.d, c.d1, c.lr, c.tau, c.eps_max)
     # [choice] a measured stage end is read at the first snapshot at or after it: T1_hat, the
