@@ -717,12 +717,12 @@ def both_scalings(trends: dict, key: str, side: str | tuple) -> Regimes:
     scalings have and over all its sizes. ``trends[key, scaling]``: :func:`trend`'s curves."""
     sparse, dense = trends[key, "eps_d"], trends[key, "eps"]
     top = int(max(sparse.d))
+    shared = (f"eps fixed, d <= {top}", Trend(dense.upto(top), side))
+    rest = (f"eps fixed, d <= {max(dense.d):g}", Trend(dense, side))
+    # one contrast where eps fixed has no size beyond the shared ones (e.g. a final-window
+    # column, whose sizes the coverage rule cuts)
     return Regimes(
-        (
-            ("eps d fixed", Trend(sparse, side)),
-            (f"eps fixed, d <= {top}", Trend(dense.upto(top), side)),
-            (f"eps fixed, d <= {max(dense.d):g}", Trend(dense, side)),
-        ),
+        (("eps d fixed", Trend(sparse, side)), shared, *([rest] if max(dense.d) > top else [])),
         decides="eps d fixed",
     )
 

@@ -393,3 +393,19 @@ def test_each_run_tracks_enough_dense_points_for_its_rate_fit():
             # even a T1_hat at a fifth of its prediction leaves MIN_FIT_POINTS in the window
             assert scaling.GROWTH_SHARE * t1 / 5 / every >= scaling.MIN_FIT_POINTS - 1
             assert until >= 2 * t1 - 1 or until == c.steps
+
+
+def test_both_scalings_shows_the_eps_fixed_contrast_once_where_it_has_no_larger_size():
+    rng = np.random.default_rng(0)
+    ds = (8, 12, 16, 24, 32, 64)
+    curve = {n: report.trend(ds[:n], [1 / d + 0.01 * rng.normal(size=4) for d in ds[:n]], np.log)
+             for n in (5, 6)}  # fmt: skip
+    longer = scaling.both_scalings({("x", "eps_d"): curve[5], ("x", "eps"): curve[6]}, "x", "down")
+    assert [n for n, _ in longer.rules] == [
+        "eps d fixed",
+        "eps fixed, d <= 32",
+        "eps fixed, d <= 64",
+    ]
+    same = scaling.both_scalings({("x", "eps_d"): curve[5], ("x", "eps"): curve[5]}, "x", "down")
+    assert [n for n, _ in same.rules] == ["eps d fixed", "eps fixed, d <= 32"]
+    assert same.label() == longer.label() == report.HOLDS
