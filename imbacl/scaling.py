@@ -38,8 +38,8 @@ DS_EPSD = (8, 9, 12, 16, 24, 32)  # eps * d fixed, every rho
 # (T2 grows as 1/eps_max); the other rho would add about half an hour each here.
 RHOS_AT_EPSD = {64: (0.3,)}
 RHOS = (0.2, 0.3, 0.5, 1.0)
-# [choice] d = 128 only at rho = 0.3 (the rows most claims are read at): its 5 runs took 25 min
-# on two cores; the other three rho would add about an hour (the chapter computes both).
+# [choice] d = 128 only at rho = 0.3 (the rows most claims are read at): the chapter prints what
+# its 5 runs took on two cores and what the other three rho would add (hours).
 RHOS_AT = {128: (0.3,)}
 SCALINGS = ("eps", "eps_d")
 # The density-matched arm of the ratio (the ratio chapter's second way of lowering rho,
@@ -82,9 +82,9 @@ STAGE_MULT = 5
 MIN_STEPS = 500
 # [choice] ... and at least to the end of the final window T4 = d^1.99 / eta up to d = 64 (at
 # eps fixed, d = 64, 7,900 steps instead of 6,500): the final-window claims need runs that reach
-# it. At d = 128 that would be 31,300 steps (about 53 minutes for its five runs here, twice the
-# runs' length now): d = 128 stops at STAGE_MULT T2 and the coverage rule (:func:`series`) drops
-# it from the final-window claims.
+# it. At d = 128 that would be 31,300 steps (twice the runs' length now, so about twice the
+# file's time, which the chapter prints): d = 128 stops at STAGE_MULT T2 and the coverage rule
+# (:func:`series`) drops it from the final-window claims.
 REACH_T4_UPTO = 64
 # The stage ends measured at the theory preset (d = 9, 8 seeds; chapter "Stage 2"): T1_hat = 88
 # and T2_hat - T1_hat = 46 steps. They set only how long runs are and where snapshots go;
@@ -717,12 +717,13 @@ def both_scalings(trends: dict, key: str, side: str | tuple) -> Regimes:
     scalings have and over all its sizes. ``trends[key, scaling]``: :func:`trend`'s curves."""
     sparse, dense = trends[key, "eps_d"], trends[key, "eps"]
     top = int(max(sparse.d))
-    shared = (f"eps fixed, d <= {top}", Trend(dense.upto(top), side))
+    low = dense.upto(top)  # may end below top: a column eps fixed has at fewer sizes
+    shared = (f"eps fixed, d <= {max(low.d, default=top):g}", Trend(low, side))
     rest = (f"eps fixed, d <= {max(dense.d):g}", Trend(dense, side))
     # one contrast where eps fixed has no size beyond the shared ones (e.g. a final-window
     # column, whose sizes the coverage rule cuts)
     return Regimes(
-        (("eps d fixed", Trend(sparse, side)), shared, *([rest] if max(dense.d) > top else [])),
+        (("eps d fixed", Trend(sparse, side)), shared, *([rest] if dense.d != low.d else [])),
         decides="eps d fixed",
     )
 

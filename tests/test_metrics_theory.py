@@ -86,7 +86,7 @@ def test_minority_covered_needs_a_pure_neuron_on_every_minority_feature():
 
 
 def test_lucky_gain_is_eq6_as_a_ratio_over_the_lucky_pairs_of_the_chosen_features():
-    d, freqs, s0, eps_max = 2, (0.1, 0.05), 0.01, 0.1
+    d, freqs, s0, eps_max = 2, (0.1, 0.04), 0.01, 0.1
     P = np.zeros((2, 3, 2, 3))  # (seeds, snapshots, m, d1)
     # seed 0: neuron 0 starts far out on feature 1 (lucky: threshold 2 sqrt(2 log 2) s0)
     P[0, 0, 0, 1] = 0.1
@@ -94,18 +94,19 @@ def test_lucky_gain_is_eq6_as_a_ratio_over_the_lucky_pairs_of_the_chosen_feature
     norms = np.ones((2, 3, 2))
     norms[0, 1, 0] = 2.0  # ||w_0(T1)|| (snapshot 1)
     g = metrics.lucky_gain(P, norms, [1, 1], [2, 2], d, freqs, s0, eps_max)
-    assert g[0] == pytest.approx(3.0**2 / 2.0**2 / (2 * 0.05 / 0.1)) and np.isnan(g[1])
+    assert g[0] == pytest.approx(3.0**2 / 2.0**2 / 0.8) and np.isnan(g[1])  # 2 eps_j / eps_max
     # restricted to feature 0, no seed has a lucky pair
     assert np.isnan(metrics.lucky_gain(P, norms, [1, 1], [2, 2], d, freqs, s0, eps_max,
                                        slice(0, 1))).all()  # fmt: skip
 
 
-def test_lucky_minority_needs_no_training_and_matches_the_run_measure():
+def test_lucky_minority_needs_no_training_and_matches_a_trained_run_at_step_0():
+    import imbacl
     from imbacl import scaling
-    from imbacl.train import initial_projections
 
-    c = scaling.config(8, 0.9, "eps_d", seed=3)
+    c = scaling.config(8, 0.9, "eps_d", seed=3).replace(steps=2)
     got = scaling.lucky_minority(c)
-    P0 = initial_projections(c)
-    assert got.shape == (c.m, c.d - c.n_majority)
-    assert np.array_equal(got, metrics.lucky_at_init(P0, c.d, c.freqs, c.init_std)[:, 4:])
+    h = imbacl.train([c], record_at=[0], threads=1)
+    lucky = metrics.lucky_at_init(h.P[0, 0], c.d, c.freqs, c.init_std)
+    assert got.shape == (c.m, c.d - c.n_majority) and got.any()
+    assert np.array_equal(got, lucky[:, c.n_majority :]) and not np.array_equal(got, lucky[:, :4])

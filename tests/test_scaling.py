@@ -409,3 +409,6 @@ def test_both_scalings_shows_the_eps_fixed_contrast_once_where_it_has_no_larger_
     same = scaling.both_scalings({("x", "eps_d"): curve[5], ("x", "eps"): curve[5]}, "x", "down")
     assert [n for n, _ in same.rules] == ["eps d fixed", "eps fixed, d <= 32"]
     assert same.label() == longer.label() == report.HOLDS
+    # eps fixed measured at fewer sizes than eps d fixed: its one contrast named by its own end
+    short = scaling.both_scalings({("x", "eps_d"): curve[6], ("x", "eps"): curve[5]}, "x", "down")
+    assert [n for n, _ in short.rules] == ["eps d fixed", "eps fixed, d <= 32"]
