@@ -169,14 +169,6 @@ def record_steps(cfg: Config) -> np.ndarray:
     return steps
 
 
-def growth_window(cfg: Config, T1_hat: float = np.inf) -> float:
-    """The last step of the Stage-1 rate fit on the snapshots alone (a run without dense
-    points, :func:`track_plan`): half of Stage 1, the smaller of the predicted T1 and the run's
-    own measured T1_hat, but at least the first three snapshots after step 0."""
-    half = 0.5 * min(predicted_ends(cfg)[0], T1_hat)
-    return max(half, float(record_steps(cfg)[3]))
-
-
 # [choice] The Stage-1 rate is fitted on the dense points up to GROWTH_SHARE of the run's own
 # measured T1_hat, the same share at every d (the growth is exponential there, before the
 # neurons' norms feed back), and only where at least MIN_FIT_POINTS points fall in it.

@@ -71,8 +71,6 @@ def test_snapshots_cover_stage1_and_the_stage_ends(d, kind):
     s = scaling.record_steps(c)
     assert len(s) <= scaling.MAX_SNAPSHOTS and s[0] == 0 and s[-1] == c.steps
     assert np.all(np.diff(s) > 0)
-    assert (s <= scaling.growth_window(c)).sum() >= 4  # the rate fit has >= 4 points
-    assert (s <= scaling.growth_window(c, T1_hat=1.0)).sum() >= 4  # however early Stage 1 ends
     T1, T2 = scaling.predicted_ends(c)
     assert ((s >= 0.5 * T1) & (s <= 3 * T2)).sum() >= 8  # the stage ends are resolved
 
